@@ -1,0 +1,72 @@
+"""What every command shares: the console, the error boundary, common options, settings."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from newsletter.errors import ConfigError, NewsletterError
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Path to newsletter.toml (default: ./newsletter.toml).",
+        envvar="NEWSLETTER_CONFIG",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+SubscribersOption = Annotated[
+    Path | None,
+    typer.Option("--subscribers", help="Subscriber CSV (default: [subscribers] file).", show_default=False),
+]
+
+
+def echo(message: str = "", *, err: bool = False) -> None:
+    """Print a line: the only output path, so tests and pipes see plain text."""
+    typer.echo(message, err=err)
+
+
+def fail(error: NewsletterError) -> None:
+    """Report a user error on stderr and exit 1: one line per problem, then the hint."""
+    problems = error.problems if isinstance(error, ConfigError) else [error.message]
+    for line in problems:
+        typer.echo(f"error: {line}", err=True)
+    if error.hint:
+        typer.echo(f"hint: {error.hint}", err=True)
+    raise typer.Exit(1)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn NewsletterError into one clear line and exit 1; bugs keep their traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NewsletterError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_for(config: Path | None, **overrides: Any) -> Settings:
+    """Load Settings with CLI overrides given as section__key=value (None dropped)."""
+    from newsletter.config import load_settings
+
+    dotted = {k.replace("__", "."): v for k, v in overrides.items() if v is not None}
+    return load_settings(config, dotted)

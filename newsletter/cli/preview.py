@@ -1,0 +1,3 @@
+"""CLI commands: preview (to be built)."""
+
+from __future__ import annotations

@@ -1,0 +1,108 @@
+"""Plain data passed between the modules. Imports nothing of ours."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ISSUE_STATUSES = ("draft", "ready", "sent")
+SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One essay from issues/: its front matter and its Markdown body."""
+
+    path: Path
+    title: str
+    date: dt.date
+    slug: str
+    status: str
+    body: str
+    body_line: int  # line number in the file where the Markdown body starts
+    subtitle: str = ""
+    preheader: str = ""
+    subject: str = ""
+    author: str = ""
+
+    @property
+    def effective_subject(self) -> str:
+        return self.subject or self.title
+
+    @property
+    def effective_preheader(self) -> str:
+        return self.preheader or self.subtitle
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One row of the subscriber CSV. `extra` keeps the writer's own columns, in order."""
+
+    email: str
+    name: str = ""
+    status: str = "active"
+    tags: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+    source: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else ""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The per-recipient values filled into a rendered email after rendering."""
+
+    email: str
+    name: str = ""
+    unsubscribe_url: str = ""
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One preflight finding. level is 'error', 'warning' or 'ok'."""
+
+    level: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """An issue rendered once, CSS inlined, with per-recipient placeholders still in it.
+
+    The placeholders (see render.PLACEHOLDERS) are plain ASCII tokens that survive
+    autoescaping and CSS inlining; message.personalize fills them for one recipient.
+    """
+
+    slug: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web_url: str
+    essay_html: str = ""  # the sanitised essay fragment (for checks and the archive)
+    links: tuple[str, ...] = ()
+    images: tuple[tuple[str, str, str], ...] = ()  # (src, alt, width)
+
+
+@dataclass
+class SendReport:
+    """What a send did, for the CLI to present."""
+
+    slug: str
+    provider: str
+    sent: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # email -> reason
+    in_doubt: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    batches: int = 0
