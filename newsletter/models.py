@@ -91,7 +91,9 @@ class RenderedEmail:
     web_url: str
     essay_html: str = ""  # the sanitised essay fragment (for checks and the archive)
     links: tuple[str, ...] = ()
-    images: tuple[tuple[str, str, str], ...] = ()  # (src, alt, width)
+    images: tuple[tuple[str, str, str], ...] = ()  # (src, alt, width as written)
+    problems: tuple[str, ...] = ()  # found while rendering, reported by the checks
+    link_texts: tuple[str, ...] = ()  # the visible text of each link, in order
 
 
 @dataclass

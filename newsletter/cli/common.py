@@ -70,3 +70,20 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
 
     dotted = {k.replace("__", "."): v for k, v in overrides.items() if v is not None}
     return load_settings(config, dotted)
+
+
+def kb(n: int) -> str:
+    """A byte count as people read it."""
+    return f"{n / 1024:.1f} KB"
+
+
+def print_checks(report: object, *, verbose: bool = True) -> None:
+    """Print a CheckReport: one line per finding, then the counts."""
+    from newsletter.checks import CheckReport
+
+    assert isinstance(report, CheckReport)
+    for result in report.results:
+        if verbose or result.level != "ok":
+            echo(f"  {result.level:<8} {result.message}")
+    e, w = len(report.errors), len(report.warnings)
+    echo(f"{e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''}")

@@ -1,0 +1,195 @@
+"""issues/*.md -> Issue: front matter, slug, dates. Knows nothing of HTML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from newsletter.errors import IssueError
+from newsletter.fsutil import atomic_write_text
+from newsletter.models import ISSUE_STATUSES, Issue
+
+FRONT_MATTER_KEYS = {
+    "title", "subtitle", "date", "slug", "preheader", "subject", "status", "author", "tags",
+}
+_FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)$")
+_SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def slugify(text: str) -> str:
+    """Make a URL slug: lower-case ASCII words joined by hyphens."""
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:80].rstrip("-") or "issue"
+
+
+def split_front_matter(path: Path, text: str) -> tuple[str, str, int]:
+    """Split a file into (YAML front matter, Markdown body, line where the body starts)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise IssueError(f"{path}:1: no front matter (the file must start with a '---' line)")
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() in ("---", "..."):
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]), i + 2
+    raise IssueError(f"{path}:1: front matter is not closed (no second '---' line)")
+
+
+def parse_issue(path: Path, text: str | None = None) -> Issue:
+    """Read one issue file into an Issue, or raise IssueError naming file:line."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise IssueError(f"{path}: no such issue file") from None
+        except UnicodeDecodeError as exc:
+            raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    yaml_text, body, body_line = split_front_matter(path, text)
+    meta = _load_yaml(path, yaml_text)
+    return _issue_from_meta(path, meta, body, body_line, yaml_text)
+
+
+def _load_yaml(path: Path, yaml_text: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        meta = yaml.safe_load(yaml_text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise IssueError(f"{path}:{line}: front matter is not valid YAML: {problem}") from None
+    if not isinstance(meta, dict):
+        raise IssueError(f"{path}:2: front matter must be 'key: value' lines")
+    return meta
+
+
+def _line_of(yaml_text: str, key: str) -> int:
+    for i, line in enumerate(yaml_text.splitlines(), start=2):
+        if line.split(":", 1)[0].strip() == key:
+            return i
+    return 1
+
+
+def _issue_from_meta(path: Path, meta: dict[str, Any], body: str, body_line: int, yaml_text: str) -> Issue:
+    def where(key: str) -> str:
+        return f"{path}:{_line_of(yaml_text, key)}"
+
+    for key in meta:
+        if key not in FRONT_MATTER_KEYS:
+            raise IssueError(
+                f"{where(str(key))}: unknown front matter key {key!r}",
+                hint="known keys: " + ", ".join(sorted(FRONT_MATTER_KEYS)),
+            )
+    strings: dict[str, str] = {}
+    for key in ("title", "subtitle", "preheader", "subject", "author", "slug", "status"):
+        value = meta.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise IssueError(f"{where(key)}: {key} must be text")
+        strings[key] = str(value).strip()
+        if "\n" in strings[key] and key != "preheader":
+            raise IssueError(f"{where(key)}: {key} must be one line")
+    if not strings["title"]:
+        raise IssueError(f"{where('title')}: front matter needs a title")
+    match = _FILENAME.match(path.stem)
+    date = _issue_date(meta.get("date"), match, where("date"))
+    slug = strings["slug"] or (match.group("slug") if match else slugify(path.stem))
+    if not _SLUG_OK.match(slug):
+        raise IssueError(f"{where('slug')}: slug {slug!r} must be lower-case letters, digits and hyphens")
+    status = strings["status"] or "draft"
+    if status not in ISSUE_STATUSES:
+        raise IssueError(f"{where('status')}: status must be one of {', '.join(ISSUE_STATUSES)}, got {status!r}")
+    return Issue(
+        path=path, title=strings["title"], date=date, slug=slug, status=status, body=body,
+        body_line=body_line, subtitle=strings["subtitle"], preheader=strings["preheader"],
+        subject=strings["subject"], author=strings["author"],
+    )
+
+
+def _issue_date(value: Any, match: re.Match[str] | None, where: str) -> dt.date:
+    if value is None or value == "":
+        if match is None:
+            raise IssueError(f"{where}: no date (add 'date: YYYY-MM-DD' or name the file YYYY-MM-DD-slug.md)")
+        value = match.group("date")
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise IssueError(f"{where}: date {value!r} is not YYYY-MM-DD") from None
+
+
+def list_issues(issues_dir: Path) -> list[Path]:
+    """Return the issue files in issues_dir, newest (by file name) first."""
+    if not issues_dir.is_dir():
+        return []
+    return sorted((p for p in issues_dir.glob("*.md") if not p.name.startswith(".")), reverse=True)
+
+
+def load_issues(issues_dir: Path) -> list[Issue]:
+    """Parse every issue in issues_dir, newest first; the first bad file raises."""
+    issues = [parse_issue(p) for p in list_issues(issues_dir)]
+    return sorted(issues, key=lambda i: (i.date, i.slug), reverse=True)
+
+
+def find_issue(issues_dir: Path, ref: str) -> Issue:
+    """Find an issue by path or by slug (also accepts the file stem)."""
+    candidate = Path(ref)
+    if candidate.suffix == ".md" or candidate.is_file():
+        return parse_issue(candidate)
+    for path in list_issues(issues_dir):
+        match = _FILENAME.match(path.stem)
+        if ref in (path.stem, match.group("slug") if match else None):
+            return parse_issue(path)
+    for path in list_issues(issues_dir):  # a slug set in front matter, unlike the file name
+        issue = parse_issue(path)
+        if issue.slug == ref:
+            return issue
+    raise IssueError(
+        f"{issues_dir}: no issue with slug or path {ref!r}",
+        hint="'newsletter preview' or 'ls issues/' lists the issues",
+    )
+
+
+def new_issue(issues_dir: Path, title: str, today: dt.date | None = None) -> Path:
+    """Create issues/<today>-<slug>.md with its front matter filled in; refuse to overwrite."""
+    import json
+
+    if not title.strip() or "\n" in title:
+        raise IssueError("the title must be one non-empty line")
+    today = today or dt.date.today()
+    slug = slugify(title)
+    path = issues_dir / f"{today.isoformat()}-{slug}.md"
+    if path.exists():
+        raise IssueError(f"{path}: already exists", hint="choose another title or edit that file")
+    quoted = json.dumps(title.strip(), ensure_ascii=False)  # a JSON string is a valid YAML scalar
+    atomic_write_text(
+        path,
+        f"---\ntitle: {quoted}\nsubtitle: \"\"\ndate: {today.isoformat()}\nslug: {slug}\n"
+        "# preheader: inbox preview text (default: the subtitle)\n"
+        "# subject: the email subject (default: the title)\nstatus: draft\n---\n\nTK: write here.\n",
+    )
+    return path
+
+
+def set_status(issue: Issue, status: str) -> None:
+    """Rewrite the issue's front matter `status:` line atomically, keeping everything else."""
+    if status not in ISSUE_STATUSES:
+        raise IssueError(f"status must be one of {', '.join(ISSUE_STATUSES)}")
+    text = issue.path.read_text(encoding="utf-8-sig")
+    yaml_text, body, _ = split_front_matter(issue.path, text)
+    lines = yaml_text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if re.match(r"^status\s*:", line):
+            lines[i] = f"status: {status}\n"
+            break
+    else:
+        lines.append(f"status: {status}\n")
+    atomic_write_text(issue.path, "---\n" + "".join(lines) + "---\n" + body)
