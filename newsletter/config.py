@@ -35,6 +35,8 @@ class NewsletterSection:
     language: str = "en"
     direction: str = "ltr"
     postal_address: str = ""
+    subscribe_url: str = ""  # a sign-up page, linked from the web archive
+    subscribe_mailto: str = ""  # or an address readers write to, to subscribe
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class SMTPSection:
 @dataclass(frozen=True)
 class ArchiveSection:
     out: str = "site"
+    feed_entries: int = 20  # newest issues in feed.xml; 0 = all
 
 
 SECTIONS: dict[str, type] = {
@@ -310,7 +313,20 @@ def _validate(path: Path, s: Settings, problems: list[str]) -> None:
     mailto = s.delivery.unsubscribe_mailto
     if mailto and "@" not in mailto.removeprefix("mailto:").split("?")[0]:
         problems.append(f"{where} [delivery] unsubscribe_mailto: not an address: {mailto!r}")
+    _validate_archive(where, s, problems)
     if s.smtp.security not in ("starttls", "tls", "none"):
         problems.append(f"{where} [smtp] security: must be starttls, tls or none")
     if not 1 <= s.sendgrid.batch_size <= 1000:
         problems.append(f"{where} [sendgrid] batch_size: must be between 1 and 1000")
+
+
+def _validate_archive(where: str, s: Settings, problems: list[str]) -> None:
+    """The keys the web archive reads: how to subscribe, and the feed's length."""
+    sub = urlsplit(s.newsletter.subscribe_url)
+    if s.newsletter.subscribe_url and (sub.scheme != "https" or not sub.netloc):
+        problems.append(f"{where} [newsletter] subscribe_url: must be an https:// URL, got {s.newsletter.subscribe_url!r}")
+    mailto = s.newsletter.subscribe_mailto
+    if mailto and "@" not in mailto.removeprefix("mailto:").split("?")[0]:
+        problems.append(f"{where} [newsletter] subscribe_mailto: not an address: {mailto!r}")
+    if s.archive.feed_entries < 0:
+        problems.append(f"{where} [archive] feed_entries: must be 0 (all issues) or more")

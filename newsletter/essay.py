@@ -92,7 +92,7 @@ def render_essay(body: str, base_url: str, page_url: str, *, for_email: bool = T
     """
     raw = _markdown().convert(body)
     problems: list[str] = []
-    if re.search(r"javascript\s*:", raw, re.IGNORECASE):
+    if re.search(r"""(href|src)\s*=\s*["']?\s*javascript\s*:""", raw, re.IGNORECASE):
         problems.append("a javascript: URL was removed")
 
     def keep(tag: str, attr: str, value: str) -> str | None:
@@ -147,7 +147,7 @@ def _finish(essay: Essay, for_email: bool) -> Essay:
 
     html = _IMG.sub(fix_img, essay.html)
     if for_email:
-        html = re.sub(r'\s*<a href="[^"]*#fnref[^"]*" class="footnote-backref"[^>]*>.*?</a>', "", html)
+        html = re.sub(r'(?:&nbsp;|\s)*<a class="footnote-backref"[^>]*>.*?</a>', "", html)
     for attrs, text in _A.findall(html):
         href = dict(_ATTR.findall(attrs)).get("href", "")
         plain = htmlmod.unescape(re.sub(r"<[^>]+>", "", text)).strip()

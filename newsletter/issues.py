@@ -55,8 +55,15 @@ def parse_issue(path: Path, text: str | None = None) -> Issue:
 def _load_yaml(path: Path, yaml_text: str) -> dict[str, Any]:
     import yaml
 
+    class _Loader(yaml.SafeLoader):
+        """Dates stay text here; _issue_date parses them and reports a bad one with its line."""
+
+    _Loader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
     try:
-        meta = yaml.safe_load(yaml_text) or {}
+        meta = yaml.load(yaml_text, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

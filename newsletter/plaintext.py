@@ -44,8 +44,10 @@ class _TextWriter:
         if tag == "img":
             alt = child.get("alt", "").strip()
             return f"[Image: {alt}]" if alt else "[Image]"
-        if tag == "sup" and "footnote-ref" in child.get("class", ""):
+        if tag == "sup" and child.find("a[@class='footnote-ref']") is not None:
             return child.text_content().strip().translate(_SUPERSCRIPT)
+        if tag == "a" and "footnote-backref" in child.get("class", ""):
+            return ""
         text = self.inline(child)
         if tag == "a":
             href = child.get("href", "")

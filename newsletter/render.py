@@ -40,12 +40,19 @@ def web_url(settings: Settings, slug: str) -> str:
 
 
 def template_env(settings: Settings) -> jinja2.Environment:
-    """Templates from the newsletter's own templates/ first, then the packaged defaults."""
+    """Templates from the newsletter's own templates/ first, then the packaged defaults.
+
+    An override can replace a file whole, or `{% extends "default/email.html" %}` and change
+    only a block (masthead, footer).
+    """
     loaders: list[jinja2.BaseLoader] = []
     own = settings.root / "templates"
     if own.is_dir():
         loaders.append(jinja2.FileSystemLoader(own))
-    loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
+    packaged = jinja2.FileSystemLoader(PACKAGE_TEMPLATES)
+    loaders.append(packaged)
+    # "default/<name>" always reaches the packaged template, so an override can extend it.
+    loaders.append(jinja2.PrefixLoader({"default": packaged}))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
