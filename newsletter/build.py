@@ -72,7 +72,8 @@ file = "subscribers.csv"
 [delivery]
 provider = "outbox"           # outbox (writes .eml files) | sendgrid | smtp
 unsubscribe_mailto = "unsubscribe@example.com"
-# unsubscribe_url = "https://example.com/unsubscribe?e={{email}}&t={{token}}"  # token secret: NEWSLETTER_UNSUBSCRIBE_SECRET
+# The token in unsubscribe_url is an HMAC keyed by the env var NEWSLETTER_UNSUBSCRIBE_SECRET:
+# unsubscribe_url = "https://example.com/unsubscribe?e={{email}}&t={{token}}"
 
 [sendgrid]
 # host = "https://api.eu.sendgrid.com"   # EU data residency

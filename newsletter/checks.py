@@ -74,7 +74,8 @@ def _check_front_matter(issue: Issue, report: CheckReport) -> None:
     if not issue.effective_preheader:
         report.add("warning", "preheader", "no preheader or subtitle: inboxes will preview the first words")
     elif len(issue.effective_preheader) > 150:
-        report.add("warning", "preheader", f"preheader is {len(issue.effective_preheader)} characters; inboxes show about 90-150")
+        n = len(issue.effective_preheader)
+        report.add("warning", "preheader", f"preheader is {n} characters; inboxes show about 90-150")
 
 
 def _check_subject(rendered: RenderedEmail, report: CheckReport) -> None:

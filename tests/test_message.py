@@ -59,7 +59,8 @@ def test_https_unsubscribe_adds_one_click_post_and_a_token(rendered: RenderedEma
     msg = parse(build_message(rendered, recipient, s, secret="k").as_bytes())
     token = unsubscribe_token("k", "ada@example.com")
     url = f"https://haileyscomet.example.com/unsubscribe?e=ada@example.com&t={token}"
-    assert msg["List-Unsubscribe"].strip() == f"<{url}>, <mailto:unsubscribe@haileyscomet.example.com?subject=unsubscribe>"
+    mailto = "mailto:unsubscribe@haileyscomet.example.com?subject=unsubscribe"
+    assert msg["List-Unsubscribe"].strip() == f"<{url}>, <{mailto}>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert f'href="{url.replace("&", "&amp;")}"' in html

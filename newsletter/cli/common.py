@@ -82,7 +82,8 @@ def print_checks(report: object, *, verbose: bool = True) -> None:
     from newsletter.checks import CheckReport
 
     assert isinstance(report, CheckReport)
-    for result in report.results:
+    order = {"error": 0, "warning": 1, "ok": 2}
+    for result in sorted(report.results, key=lambda r: order.get(r.level, 3)):
         if verbose or result.level != "ok":
             echo(f"  {result.level:<8} {result.message}")
     e, w = len(report.errors), len(report.warnings)
