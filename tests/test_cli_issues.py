@@ -141,3 +141,9 @@ def test_version_and_module_entry_point(runner: CliRunner) -> None:
     proc = subprocess.run([sys.executable, "-m", "newsletter", "--version"], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == f"newsletter {__version__}"
+
+
+def test_a_real_build_process_prints_no_warnings(newsletter_dir: Path) -> None:
+    proc = subprocess.run([sys.executable, "-W", "default", "-m", "newsletter", "build", SLUG],
+                          capture_output=True, text=True, cwd=newsletter_dir)
+    assert proc.returncode == 0 and proc.stderr == ""  # no cssutils or deprecation noise
