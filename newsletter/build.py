@@ -36,14 +36,22 @@ def sample_parts(rendered: RenderedEmail, settings: Settings, secret: str) -> tu
     return personalize(rendered, recipient)
 
 
+def sample_files(rendered: RenderedEmail, settings: Settings, secret: str = "") -> dict[str, bytes]:
+    """email.html, email.txt and message.eml as the sample recipient would receive them.
+
+    `build` writes these bytes and `preview` serves them, so the two can never disagree.
+    """
+    recipient = recipient_for(settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, secret)
+    html, text = personalize(rendered, recipient)
+    message = build_message(rendered, recipient, settings, secret=secret).as_bytes()
+    return {"email.html": html.encode(), "email.txt": text.encode(), "message.eml": message}
+
+
 def build_issue(settings: Settings, ref: str, out_dir: Path, secret: str = "") -> BuildResult:
     """Write out_dir/<slug>/email.html, email.txt and message.eml (for a sample recipient)."""
     issue, rendered, report = render_and_check(settings, ref)
     folder = out_dir / issue.slug
-    recipient = recipient_for(settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, secret)
-    html, text = personalize(rendered, recipient)
-    message = build_message(rendered, recipient, settings, secret=secret).as_bytes()
-    files = {"email.html": html.encode(), "email.txt": text.encode(), "message.eml": message}
+    files = sample_files(rendered, settings, secret)
     for name, data in files.items():
         atomic_write_bytes(folder / name, data)
     return BuildResult(issue, rendered, report, folder, {k: len(v) for k, v in files.items()})
@@ -61,6 +69,8 @@ author = ""
 url = "https://example.com/"  # where the web archive lives ('view in browser' links)
 language = "en"
 postal_address = ""           # required by anti-spam laws in most countries; check warns if empty
+subscribe_url = ""            # a sign-up page, linked from the web archive
+subscribe_mailto = ""         # or an address readers write to, to subscribe
 
 [sender]
 from = "Your Name <you@example.com>"

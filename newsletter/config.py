@@ -282,7 +282,8 @@ def _coerce(value: Any, hint: Any) -> Any:
             try:
                 return hint(value)
             except ValueError:
-                raise ValueError(f"expected {'an integer' if hint is int else 'a number'}, got {str(value)!r}") from None
+                kind = "an integer" if hint is int else "a number"
+                raise ValueError(f"expected {kind}, got {str(value)!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and isinstance(value, float)):
             raise TypeError(f"expected {'an integer' if hint is int else 'a number'}, got {value!r}")
         return hint(value)
@@ -303,7 +304,8 @@ def _validate(path: Path, s: Settings, problems: list[str]) -> None:
     if s.sender.reply_to and "@" not in parseaddr(s.sender.reply_to)[1]:
         problems.append(f"{where} [sender] reply_to: not an address: {s.sender.reply_to!r}")
     if s.delivery.provider not in PROVIDERS:
-        problems.append(f"{where} [delivery] provider: must be one of {', '.join(PROVIDERS)}, got {s.delivery.provider!r}")
+        choices = ", ".join(PROVIDERS)
+        problems.append(f"{where} [delivery] provider: must be one of {choices}, got {s.delivery.provider!r}")
     if s.delivery.unsubscribe_url:
         u = urlsplit(s.delivery.unsubscribe_url)
         if u.scheme != "https" or not u.netloc:
@@ -324,7 +326,8 @@ def _validate_archive(where: str, s: Settings, problems: list[str]) -> None:
     """The keys the web archive reads: how to subscribe, and the feed's length."""
     sub = urlsplit(s.newsletter.subscribe_url)
     if s.newsletter.subscribe_url and (sub.scheme != "https" or not sub.netloc):
-        problems.append(f"{where} [newsletter] subscribe_url: must be an https:// URL, got {s.newsletter.subscribe_url!r}")
+        got = s.newsletter.subscribe_url
+        problems.append(f"{where} [newsletter] subscribe_url: must be an https:// URL, got {got!r}")
     mailto = s.newsletter.subscribe_mailto
     if mailto and "@" not in mailto.removeprefix("mailto:").split("?")[0]:
         problems.append(f"{where} [newsletter] subscribe_mailto: not an address: {mailto!r}")

@@ -99,6 +99,10 @@ def _issue_from_meta(path: Path, meta: dict[str, Any], body: str, body_line: int
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise IssueError(f"{where(key)}: {key} must be text")
         strings[key] = str(value).strip()
+        try:
+            strings[key].encode("utf-8")
+        except UnicodeEncodeError:
+            raise IssueError(f"{where(key)}: {key} has an escape that is not a character (a lone surrogate)") from None
         if "\n" in strings[key] and key != "preheader":
             raise IssueError(f"{where(key)}: {key} must be one line")
     if not strings["title"]:

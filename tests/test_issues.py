@@ -90,3 +90,9 @@ def test_new_issue_and_set_status_keep_the_rest_of_the_file(tmp_path: Path) -> N
     with pytest.raises(IssueError, match="already exists"):
         new_issue(tmp_path, "The Logic of Colour: “Blue”", today=dt.date(2026, 12, 1))
     assert slugify("Ça va? — Déjà vu!") == "ca-va-deja-vu"
+
+
+def test_a_lone_surrogate_escape_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "2026-01-02-x.md", '---\ntitle: "\\ud800"\n---\n')
+    with pytest.raises(IssueError, match=":2: title has an escape that is not a character"):
+        parse_issue(path)
