@@ -151,6 +151,15 @@ def test_the_archive_may_not_be_written_over_the_newsletter_itself(letter: Path)
     assert not (letter / "index.html").exists()
 
 
+def test_cli_warns_when_readers_cannot_subscribe(letter: Path, runner: CliRunner) -> None:
+    config = letter / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("\nsubscribe_mailto =", "\n# subscribe_mailto ="),
+                      encoding="utf-8")
+    result = runner.invoke(app, ["archive"])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "no subscribe_url or subscribe_mailto" in result.stderr
+
+
 def test_cli_writes_site_and_reports_what_changed(letter: Path, runner: CliRunner) -> None:
     result = runner.invoke(app, ["archive"])
     assert result.exit_code == 0, result.output
@@ -158,7 +167,8 @@ def test_cli_writes_site_and_reports_what_changed(letter: Path, runner: CliRunne
     assert "Archive in site/: 3 issues; 8 written, 0 unchanged, 0 removed" in result.stdout
     assert "Publish site/ at https://haileyscomet.example.com/ (feed: https://haileyscomet.example.com/feed.xml)" \
         in result.stdout
-    assert "warning: " in result.stderr and "no subscribe_url or subscribe_mailto" in result.stderr
+    assert "warning: " not in result.stderr
+    assert 'href="mailto:subscribe@haileyscomet.example.com' in (letter / "site" / "index.html").read_text()
     assert (letter / "site" / "images" / "colour-wheel.png").read_bytes() == PNG
     again = runner.invoke(app, ["archive"])
     assert "8 unchanged, 0 removed" in again.stdout and "wrote" not in again.stdout
