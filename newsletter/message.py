@@ -80,6 +80,8 @@ def substitutions(recipient: Recipient) -> dict[str, str]:
         "unsubscribe_url": recipient.unsubscribe_url,
     }
     subs = {PLACEHOLDERS[k]: html.escape(v, quote=True) for k, v in values.items()}
+    if recipient.unsubscribe_url == SENDGRID_GROUP_UNSUBSCRIBE:  # SendGrid must see its own tag intact
+        subs[PLACEHOLDERS["unsubscribe_url"]] = SENDGRID_GROUP_UNSUBSCRIBE
     subs.update({TEXT_PLACEHOLDERS[k]: v for k, v in values.items()})
     return subs
 

@@ -86,3 +86,11 @@ def test_first_name_falls_back(rendered: RenderedEmail) -> None:
     r = rendered.__class__(**{**rendered.__dict__, "html": "Hi %%FIRST_NAME%%", "text": "Hi %%TEXT_FIRST_NAME%%"})
     assert personalize(r, Recipient("a@example.com", "")) == ("Hi friend", "Hi friend")
     assert personalize(r, Recipient("a@example.com", "Ada Lovelace")) == ("Hi Ada", "Hi Ada")
+
+
+def test_sendgrid_group_unsubscribe_tag_is_left_for_sendgrid(rendered: RenderedEmail) -> None:
+    s = settings(NEWSLETTER_DELIVERY__PROVIDER="sendgrid", NEWSLETTER_SENDGRID__UNSUBSCRIBE_GROUP_ID="42")
+    recipient = recipient_for(s, "ada@example.com", "Ada", secret="")
+    html, text = personalize(rendered, recipient)
+    assert 'href="<%asm_group_unsubscribe_raw_url%>"' in html
+    assert "Unsubscribe: <%asm_group_unsubscribe_raw_url%>" in text

@@ -42,11 +42,13 @@ def _root(
 
 
 # Registering commands: each module adds its own to `app` (order = order in --help).
+# isort: off
 from newsletter.cli import issues as _issues  # noqa: E402,F401
-from newsletter.cli import subscribers as _subscribers  # noqa: E402,F401
-from newsletter.cli import send as _send  # noqa: E402,F401
 from newsletter.cli import preview as _preview  # noqa: E402,F401
+from newsletter.cli import send as _send  # noqa: E402,F401
+from newsletter.cli import subscribers as _subscribers  # noqa: E402,F401
 from newsletter.cli import archive as _archive  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:

@@ -1,3 +1,149 @@
-"""CLI commands: send (to be built)."""
+"""Sending commands: send, status, cancel, and `subscribers sync`.
+
+Secrets are read here, from the environment only, and passed down: SENDGRID_API_KEY, the
+variable named by [smtp] password_env, and the one named by [delivery] unsubscribe_secret_env.
+"""
 
 from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from newsletter.cli import app
+from newsletter.cli.common import ConfigOption, SubscribersOption, handles_errors, settings_for
+from newsletter.cli.send_output import (
+    confirm,
+    progress_events,
+    show_cancel,
+    show_dry_run,
+    show_plan,
+    show_report,
+    show_status,
+    show_sync,
+)
+from newsletter.cli.subscribers import subscribers_app
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+    from newsletter.providers import Credentials
+
+IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.")]
+
+
+class ProviderName(StrEnum):
+    outbox = "outbox"
+    sendgrid = "sendgrid"
+    smtp = "smtp"
+
+
+def credentials_for(settings: Settings) -> Credentials:
+    """The secrets, from environment variables only."""
+    from newsletter.providers import Credentials
+
+    return Credentials(
+        sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", "").strip(),
+        smtp_password=os.environ.get(settings.smtp.password_env, ""),
+        unsubscribe_secret=os.environ.get(settings.delivery.unsubscribe_secret_env, ""),
+    )
+
+
+@app.command()
+@handles_errors
+def send(
+    issue: IssueArgument,
+    subscribers: SubscribersOption = None,
+    provider: Annotated[ProviderName | None, typer.Option(
+        "--provider", help="How to send (default: [delivery] provider).", show_default=False)] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only active subscribers with this tag.")] = None,
+    test: Annotated[list[str] | None, typer.Option(
+        "--test", metavar="ADDRESS", help="Send only to ADDRESS (repeatable), subject prefixed [TEST]; "
+        "nothing is recorded.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show exactly what would be sent; send nothing.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, metavar="N", help="Send to at most N more people.")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", metavar="WHEN", help="SendGrid only: deliver at WHEN (ISO 8601, or +2h), at most 72 h ahead.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking (needed without a terminal).")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry only those recorded as failed.")] = False,
+    resend_pending: Annotated[bool, typer.Option(
+        "--resend-pending", help="Also send to those left in doubt by an interrupted send (they may get it twice).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Send an issue to every active subscriber, each exactly once, and report what happened.
+
+    Runs the preflight checks, shows a summary and asks before sending. The ledger
+    (sends/<slug>.jsonl) makes a rerun skip everyone who already has it.
+
+    Example: newsletter send the-fear-of-entering-the-room --dry-run
+    """
+    from newsletter.send import SendOptions, prepare_send, run_send
+
+    settings = settings_for(config, delivery__provider=provider.value if provider else None)
+    credentials = credentials_for(settings)
+    options = SendOptions(subscribers, tag, tuple(test or ()), dry_run, limit, schedule, retry_failed, resend_pending)
+    plan = prepare_send(settings, issue, options, credentials)
+    if not show_plan(plan):
+        raise typer.Exit(1)
+    if dry_run:
+        show_dry_run(plan)
+        return
+    confirm(plan, yes)
+    with progress_events(plan) as events:
+        report = run_send(plan, credentials, events)
+    raise typer.Exit(show_report(plan, report))
+
+
+@app.command()
+@handles_errors
+def status(issue: IssueArgument, subscribers: SubscribersOption = None, config: ConfigOption = None) -> None:
+    """Show from the ledger how many got an issue, failed, are in doubt or are not yet sent.
+
+    Example: newsletter status the-fear-of-entering-the-room
+    """
+    from newsletter.send import send_status
+
+    show_status(send_status(settings_for(config), issue, subscribers))
+
+
+@app.command()
+@handles_errors
+def cancel(issue: IssueArgument, config: ConfigOption = None) -> None:
+    """Cancel an issue's scheduled SendGrid send (up to 10 minutes before its time).
+
+    Its recipients go back to "not sent" in the ledger; the issue's status back to ready.
+
+    Example: newsletter cancel the-fear-of-entering-the-room
+    """
+    from newsletter.scheduling import cancel_scheduled
+
+    settings = settings_for(config)
+    result = cancel_scheduled(settings, issue, credentials_for(settings))
+    raise typer.Exit(show_cancel(result))
+
+
+@subscribers_app.command("sync")
+@handles_errors
+def sync(
+    subscribers: SubscribersOption = None,
+    full: Annotated[bool, typer.Option("--full", help="Read SendGrid's lists from the start, "
+                                                      "not since the last sync.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Mark subscribers SendGrid reports as unsubscribed, bounced or complained.
+
+    Reads global and group unsubscribes, bounces, spam reports and invalid emails since the
+    last sync (needs SENDGRID_API_KEY). Never deletes anyone.
+
+    Example: newsletter subscribers sync
+    """
+    from newsletter.sync import sync_suppressions
+
+    settings = settings_for(config)
+    path = subscribers or settings.subscribers_path
+    show_sync(sync_suppressions(settings, path, credentials_for(settings).sendgrid_api_key, full=full), path)
+

@@ -1,12 +1,341 @@
-"""`newsletter subscribers ...`: the subscriber list sub-app."""
+"""`newsletter subscribers ...`: the subscriber list sub-app.
+
+Every command works on the list named by --subscribers PATH (then no newsletter.toml is needed)
+or, without it, on newsletter.toml's [subscribers] file (--config to point elsewhere).
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli import app
+from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, settings_for
+from newsletter.errors import ConfigError, SubscriberError
+
+if TYPE_CHECKING:
+    from newsletter.models import Subscriber
+    from newsletter.subscriber_check import CheckReport
+    from newsletter.subscriber_stats import ListStats
+    from newsletter.subscriber_transfer import ImportReport
 
 subscribers_app = typer.Typer(
     help="Manage the subscriber list (a CSV file).", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(subscribers_app, name="subscribers")
+
+
+class Status(StrEnum):
+    active = "active"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+class ImportFormat(StrEnum):
+    auto = "auto"
+    substack = "substack"
+    mailchimp = "mailchimp"
+    buttondown = "buttondown"
+    listmonk = "listmonk"
+    ghost = "ghost"
+    csv = "csv"
+
+
+EmailsArgument = Annotated[list[str], typer.Argument(help="One or more addresses.", show_default=False)]
+StatusOption = Annotated[Status | None, typer.Option("--status", help="Only people with this status.")]
+TagOption = Annotated[str | None, typer.Option("--tag", metavar="TAG", help="Only people with this tag.")]
+TagsOption = Annotated[
+    list[str] | None, typer.Option("--tag", metavar="TAG", help="A tag to give them (repeatable).")
+]
+
+
+def list_path(config: Path | None, subscribers: Path | None) -> Path:
+    """The list to use: --subscribers if given (no config needed), else newsletter.toml's."""
+    if subscribers is not None:
+        return subscribers
+    try:
+        return settings_for(config).subscribers_path
+    except ConfigError as exc:
+        if config is None and not Path("newsletter.toml").exists():
+            raise ConfigError(exc.problems, hint="run this in your newsletter's folder, or pass --config PATH "
+                              "or --subscribers PATH") from None
+        raise
+
+
+@subscribers_app.command()
+@handles_errors
+def add(
+    email: Annotated[str, typer.Argument(help="The address to add.", show_default=False)],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Their name.")] = "",
+    tag: TagsOption = None,
+    resubscribe: Annotated[bool, typer.Option(
+        "--resubscribe", help="Make someone who unsubscribed, bounced or complained active again.")] = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add an active subscriber; an address already on the list is reported, not repeated.
+
+    Someone who unsubscribed, bounced or complained stays that way unless you pass --resubscribe
+    (do that only when they asked to come back).
+
+    Example: newsletter subscribers add ada@example.com --name "Ada Lovelace" --tag founding
+    """
+    from newsletter.subscribers import add_subscriber
+
+    result = add_subscriber(list_path(config, subscribers), email, name=name, tags=tag or (), resubscribe=resubscribe)
+    sub, tags = result.subscriber, ", ".join(result.subscriber.tags) or "none"
+    echo({"added": f"Added {sub.email}.", "unchanged": f"{sub.email} is already subscribed.",
+          "updated": f"{sub.email} is already subscribed; now tagged {tags}.",
+          "resubscribed": f"Resubscribed {sub.email} (was {result.previous_status})."}[result.outcome])
+
+
+@subscribers_app.command()
+@handles_errors
+def unsubscribe(emails: EmailsArgument, subscribers: SubscribersOption = None, config: ConfigOption = None) -> None:
+    """Mark people unsubscribed. Their rows stay, so that no later import brings them back.
+
+    Example: newsletter subscribers unsubscribe jon.olsen@example.com
+    """
+    from newsletter.subscribers import unsubscribe as unsubscribe_people
+
+    for email, old, new in unsubscribe_people(list_path(config, subscribers), emails):
+        same = f"{email} already has status {old}; left as it is."
+        echo(same if old == new else f"Unsubscribed {email} (was {old}).")
+
+
+@subscribers_app.command()
+@handles_errors
+def remove(
+    emails: EmailsArgument,
+    forget: Annotated[bool, typer.Option("--forget", help="Really delete the rows (an erasure request).")] = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Delete people's rows entirely, for an erasure request (needs --forget).
+
+    Unsubscribing keeps a row, so no import can bring the person back; forgetting deletes every
+    trace of them, and a later import that contains them would add them again.
+
+    Example: newsletter subscribers remove jon.olsen@example.com --forget
+    """
+    from newsletter.subscribers import forget_subscribers
+
+    if not forget:
+        raise SubscriberError(
+            "remove deletes rows for good, so it needs --forget; nothing was removed",
+            hint="to stop writing to someone, use 'newsletter subscribers unsubscribe EMAIL': it keeps their "
+            "row so no import brings them back. Use 'remove --forget' for an erasure request.",
+        )
+    for email in forget_subscribers(list_path(config, subscribers), emails):
+        echo(f"Forgot {email} (row deleted; a later import could add them again).")
+
+
+@subscribers_app.command("list")
+@handles_errors
+def list_(
+    status: StatusOption = None,
+    tag: TagOption = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="How to print them.")] = ListFormat.table,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List subscribers (every status unless --status). Use --format csv for a big list.
+
+    Example: newsletter subscribers list --status active --tag film
+    """
+    from newsletter.subscriber_transfer import export_subscribers
+    from newsletter.subscribers import select_subscribers
+
+    path, statuses = list_path(config, subscribers), [status.value] if status else None
+    if fmt is ListFormat.table:
+        _print_table(select_subscribers(path, statuses, tag))
+        return
+    for chunk in export_subscribers(path, fmt=fmt.value, statuses=statuses, tag=tag, spreadsheet_safe=False)[1]:
+        typer.echo(chunk, nl=False)
+
+
+@subscribers_app.command()
+@handles_errors
+def count(
+    status: Annotated[Status, typer.Option("--status", help="Count people with this status.")] = Status.active,
+    tag: TagOption = None,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print how many people are active (or have --status / --tag): one number, for scripts.
+
+    Example: newsletter subscribers count --tag film
+    """
+    from newsletter.subscribers import count_subscribers
+
+    echo(str(count_subscribers(list_path(config, subscribers), status.value, tag)))
+
+
+@subscribers_app.command()
+@handles_errors
+def stats(subscribers: SubscribersOption = None, config: ConfigOption = None) -> None:
+    """Show the list by status, by tag, by domain, and who joined and left each month.
+
+    Example: newsletter subscribers stats
+    """
+    from newsletter.subscriber_stats import list_stats
+
+    _print_stats(list_stats(list_path(config, subscribers)))
+
+
+@subscribers_app.command("import")
+@handles_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="The export: a CSV, or Mailchimp's ZIP.", show_default=False)],
+    fmt: Annotated[ImportFormat, typer.Option("--format", help="Whose export (auto: from its header).")] = (
+        ImportFormat.auto),
+    tag: TagsOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="The file's encoding, if not UTF-8.")] = None,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bring in a list from Substack, Mailchimp, Buttondown, listmonk, Ghost, or any CSV with an email column.
+
+    Nobody who unsubscribed, bounced or complained (here or there) becomes active again: the more
+    restrictive status wins. Each skipped row is listed with its line and the reason.
+
+    Example: newsletter subscribers import mailchimp-export.zip --tag from-mailchimp --dry-run
+    """
+    from newsletter.subscriber_transfer import import_subscribers
+
+    path = list_path(config, subscribers)
+    report = import_subscribers(path, file, platform=fmt.value, encoding=encoding, tags=tag or (), dry_run=dry_run)
+    _print_import(report)
+
+
+@subscribers_app.command()
+@handles_errors
+def export(
+    status: StatusOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).",
+                                                dir_okay=False)] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or json.")] = ExportFormat.csv,
+    tag: TagOption = None,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the list out for a spreadsheet or another tool (every status unless --status).
+
+    Safe to open in a spreadsheet: a cell that begins with = + - or @ gets a leading ' so it is
+    shown as text, never run as a formula. A CSV file written with -o starts with a UTF-8 BOM.
+
+    Example: newsletter subscribers export --status active -o active.csv
+    """
+    from newsletter.subscriber_transfer import export_subscribers, write_export
+
+    path, statuses = list_path(config, subscribers), [status.value] if status else None
+    if output is not None:
+        written = write_export(path, output, fmt=fmt.value, statuses=statuses, tag=tag)
+        echo(f"Exported {written} subscriber{'s' if written != 1 else ''} to {output}.")
+        return
+    for chunk in export_subscribers(path, fmt=fmt.value, statuses=statuses, tag=tag)[1]:
+        typer.echo(chunk, nl=False)
+
+
+@subscribers_app.command()
+@handles_errors
+def check(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what can be repaired safely.")] = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check every row and list each problem with its line; exit status 1 if any remain.
+
+    --fix rewrites what is safe (spacing, case, date forms, repeated rows that agree) and lists
+    the rest for you to decide (bad addresses, unknown statuses, rows that disagree).
+
+    Example: newsletter subscribers check --fix
+    """
+    from newsletter.subscriber_check import check_list, fix_list
+
+    path = list_path(config, subscribers)
+    report = fix_list(path) if fix else check_list(path)
+    _print_check(report)
+    if report.remaining:
+        raise typer.Exit(1)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _print_table(rows: list[Subscriber]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("email", no_wrap=True)
+    for column in ("name", "status", "tags", "since"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("status", "since"))
+    for sub in rows:
+        table.add_row(sub.email, sub.name, sub.status, ", ".join(sub.tags), sub.created_at[:10])
+    Console(markup=False, emoji=False, highlight=False).print(table)
+    echo(_plural(len(rows), "subscriber"))
+
+
+def _print_stats(stats: ListStats) -> None:
+    echo(_plural(stats.total, "subscriber"))
+    for status, n in stats.by_status.items():
+        echo(f"  {status:<14}{n:>10,}")
+    for title, counter in (("Tags", stats.by_tag), ("Domains", stats.by_domain)):
+        echo(f"\n{title} (active subscribers{', top 10' if len(counter) > 10 else ''})")
+        for key, n in counter.most_common(10):
+            echo(f"  {key:<30}{n:>10,}")
+        if not counter:
+            echo("  (none)")
+    echo(f"\n{'Month':<10}{'joined':>10}{'left':>10}{'net':>10}")
+    for month in sorted(stats.joined.keys() | stats.left.keys()):
+        joined, left = stats.joined[month], stats.left[month]
+        echo(f"{month:<10}{joined:>10,}{left:>10,}{joined - left:>+10,}")
+
+
+PLATFORM_NAMES = {"substack": "Substack", "mailchimp": "Mailchimp", "buttondown": "Buttondown",
+                  "listmonk": "listmonk", "ghost": "Ghost", "csv": "Generic CSV"}
+
+
+def _print_import(report: ImportReport) -> None:
+    platform = PLATFORM_NAMES.get(report.platform, report.platform)
+    echo(f"{platform} export ({report.encoding}): {report.added:,} added, {report.updated:,} updated, "
+         f"{report.unchanged:,} unchanged, {len(report.skipped):,} skipped")
+    for where, reason in report.skipped:
+        echo(f"  skipped {where}: {reason}")
+    for note in report.notes:
+        echo(f"  note: {note}")
+    if report.new_columns:
+        echo(f"  new columns: {', '.join(report.new_columns)}")
+    if report.dry_run:
+        echo("Dry run: nothing was written.")
+
+
+def _print_check(report: CheckReport) -> None:
+    for problem in report.problems:
+        mark = " (fixed)" if report.fixed and problem.fixable else (" (fixable)" if problem.fixable else "")
+        echo(f"{report.where}:{problem.line}: {problem.message}{mark}")
+    fixable = sum(p.fixable for p in report.problems)
+    summary = f"{report.where}: {_plural(report.rows, 'row')}, {_plural(len(report.remaining), 'problem')}"
+    if report.fixed:
+        summary += f" left ({fixable} fixed)"
+    elif fixable:
+        summary += f" ({fixable} fixable: run 'newsletter subscribers check --fix')"
+    echo(summary)
