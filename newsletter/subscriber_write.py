@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from newsletter.errors import SubscriberError
-from newsletter.fsutil import fsync_dir
+from newsletter.fsutil import atomic_open
 from newsletter.models import Subscriber
 from newsletter.subscriber_file import COLUMNS, Layout, RowCodec, shown
 from newsletter.subscriber_reader import ListReader
@@ -53,28 +53,17 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_text(path: Path, *, bom: bool = False, temp: Path | None = None) -> Iterator[IO[str]]:
-    """Write text to a temp file beside `path`, fsync it, then os.replace it over `path`.
+    """fsutil.atomic_open for the list: UTF-8 text, owner-only when new, errors as SubscriberError.
 
     The store's writers hold the lock, so its temp name is fixed (a crash leaves at most one
     `.<name>.tmp`, overwritten by the next write); others pass a unique `temp`.
     """
     tmp = temp or path.with_name(f".{path.name}.tmp")
     try:
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600  # personal data: owner only
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with open(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
+        with atomic_open(path, encoding="utf-8-sig" if bom else "utf-8", mode=0o600, temp=tmp) as out:
             yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SubscriberError(f"{shown(path)}: cannot write it: {exc.strerror or exc}") from None
-        raise
-    fsync_dir(path.parent)
+    except OSError as exc:  # personal data: a new list is owner-only (mode 0o600)
+        raise SubscriberError(f"{shown(path)}: cannot write it: {exc.strerror or exc}") from None
 
 
 def write_rows(path: Path, layout: Layout, rows: Iterable[Sequence[str]]) -> None:

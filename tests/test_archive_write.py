@@ -12,13 +12,14 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from newsletter.archive import write_site
 from newsletter.cli import app
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.issues import parse_issue, set_status
 from newsletter.sitedir import MANIFEST
+from tests.helpers import one_error_line
 from tests.test_archive import PNG, SEED, SUB_URL, add_fixture_issues, letter_settings
 
 
@@ -26,16 +27,6 @@ from tests.test_archive import PNG, SEED, SUB_URL, add_fixture_issues, letter_se
 def letter(newsletter_dir: Path) -> Path:
     add_fixture_issues(newsletter_dir)
     return newsletter_dir
-
-
-def one_error_line(result: Result) -> str:
-    """A user error: exit 1, no traceback, exactly one 'error:' line on stderr."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

@@ -10,22 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from newsletter import __version__
 from newsletter.cli import app
+from tests.helpers import one_error_line
 
 SLUG = "the-fear-of-entering-the-room"
-
-
-def one_error_line(result: Result) -> str:
-    """A user error: exit 1, no traceback, exactly one 'error:' line on stderr."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def test_build_writes_html_text_and_eml_and_prints_sizes(newsletter_dir: Path, runner: CliRunner) -> None:

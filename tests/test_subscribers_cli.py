@@ -14,19 +14,10 @@ from typer.testing import CliRunner, Result
 
 from newsletter.cli import app
 from newsletter.subscribers import load_subscribers
+from tests.helpers import one_error_line
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "subscribers"
 COMMANDS = ("add", "unsubscribe", "remove", "list", "count", "stats", "import", "export", "check")
-
-
-def one_error_line(result: Result) -> str:
-    """A user error: exit 1, no traceback, exactly one 'error:' line on stderr."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def run(runner: CliRunner, *args: str) -> Result:
