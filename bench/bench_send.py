@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.smtp import FakeSMTP, RecordingHandler  # noqa: E402
+from tests.helpers import copy_newsletter  # noqa: E402
 
 SLUG = "the-fear-of-entering-the-room"
 KEY = "SG.bench-key"
@@ -45,10 +46,7 @@ NEWSLETTER = [sys.executable, "-m", "newsletter"]
 
 def make_folder(n: int) -> Path:
     """A copy of the newsletter with n active subscribers."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
-    shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
-    shutil.copytree(ROOT / "issues", folder / "issues")
-    shutil.copytree(ROOT / "templates", folder / "templates")
+    folder = copy_newsletter(ROOT, Path(tempfile.mkdtemp(prefix="bench-send-")) / "letter", subscribers=False)
     with open(folder / "subscribers.csv", "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["email", "name", "status", "tags", "created_at", "updated_at", "source"])
@@ -162,7 +160,7 @@ def bench_sendgrid(n: int) -> None:
         print(f"sendgrid: bare Mail-helper loop, {n // 1000} x 1000: {bare:.2f} s, peak {rss:.0f} MB, "
               f"{stats(url)['mail_requests']} requests (exit {code})")
     print(f"sendgrid: newsletter send / bare loop = {seconds / bare:.2f}")
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def mailmerge_files(folder: Path, port: int) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+from tests.helpers import copy_newsletter
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -23,13 +24,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def newsletter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the repository's newsletter (config, issues, templates), as the cwd."""
-    folder = tmp_path / "letter"
-    folder.mkdir()
-    shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
-    shutil.copytree(ROOT / "issues", folder / "issues")
-    if (ROOT / "templates").is_dir():
-        shutil.copytree(ROOT / "templates", folder / "templates")
-    shutil.copy(ROOT / "subscribers.example.csv", folder / "subscribers.csv")
+    folder = copy_newsletter(ROOT, tmp_path / "letter")
     for name in list(os.environ):
         if name.startswith("NEWSLETTER_"):
             monkeypatch.delenv(name)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
 from typer.testing import Result
 
 
@@ -13,3 +17,22 @@ def one_error_line(result: Result) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
     return errors[0]
+
+
+def copy_newsletter(source: Path, folder: Path, *, subscribers: bool = True) -> Path:
+    """Copy a newsletter (config, issues, templates, the example list) into folder.
+
+    Issues come back as `status: ready` even if a send in the source (the README's quick start)
+    marked them sent, so the tests never depend on what was run in the checkout before them.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source / "newsletter.toml", folder / "newsletter.toml")
+    shutil.copytree(source / "issues", folder / "issues")
+    for issue in (folder / "issues").glob("*.md"):
+        text = issue.read_text(encoding="utf-8")
+        issue.write_text(re.sub(r"(?m)^status: sent$", "status: ready", text, count=1), encoding="utf-8")
+    if (source / "templates").is_dir():
+        shutil.copytree(source / "templates", folder / "templates")
+    if subscribers:
+        shutil.copy(source / "subscribers.example.csv", folder / "subscribers.csv")
+    return folder

@@ -27,6 +27,7 @@ from newsletter.preview import DEFAULT_PORT, PreviewServer, Router, clean_path, 
 from newsletter.preview_live import Watcher
 from newsletter.preview_pages import Response
 from newsletter.render import PACKAGE_TEMPLATES
+from tests.helpers import copy_newsletter
 
 SLUG = "the-fear-of-entering-the-room"
 ISSUE_FILE = f"issues/2026-11-23-{SLUG}.md"
@@ -44,10 +45,7 @@ def server(newsletter_dir: Path) -> Iterator[PreviewServer]:
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
     """One server for the read-only tests: a copy of the repository's newsletter, never edited."""
-    folder = tmp_path_factory.mktemp("shared") / "letter"
-    folder.mkdir()
-    shutil.copy(ROOT / "newsletter.toml", folder / "newsletter.toml")
-    shutil.copytree(ROOT / "issues", folder / "issues")
+    folder = copy_newsletter(ROOT, tmp_path_factory.mktemp("shared") / "letter", subscribers=False)
     with PreviewServer(folder / "newsletter.toml", port=0, environ={}).start() as srv:
         yield srv
 
