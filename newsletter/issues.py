@@ -15,7 +15,13 @@ FRONT_MATTER_KEYS = {
     "title", "subtitle", "date", "slug", "preheader", "subject", "status", "author", "tags",
 }
 _FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)$")
-_SLUG_OK = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def split_filename(path: Path) -> tuple[str | None, str | None]:
+    """(date text, slug) from a file named YYYY-MM-DD-slug.md; (None, None) for any other name."""
+    match = _FILENAME.match(path.stem)
+    return (match.group("date"), match.group("slug")) if match else (None, None)
 
 
 def slugify(text: str) -> str:
@@ -107,10 +113,10 @@ def _issue_from_meta(path: Path, meta: dict[str, Any], body: str, body_line: int
             raise IssueError(f"{where(key)}: {key} must be one line")
     if not strings["title"]:
         raise IssueError(f"{where('title')}: front matter needs a title")
-    match = _FILENAME.match(path.stem)
-    date = _issue_date(meta.get("date"), match, where("date"))
-    slug = strings["slug"] or (match.group("slug") if match else slugify(path.stem))
-    if not _SLUG_OK.match(slug):
+    file_date, file_slug = split_filename(path)
+    date = _issue_date(meta.get("date"), file_date, where("date"))
+    slug = strings["slug"] or file_slug or slugify(path.stem)
+    if not SLUG_PATTERN.match(slug):
         raise IssueError(f"{where('slug')}: slug {slug!r} must be lower-case letters, digits and hyphens")
     status = strings["status"] or "draft"
     if status not in ISSUE_STATUSES:
@@ -122,11 +128,11 @@ def _issue_from_meta(path: Path, meta: dict[str, Any], body: str, body_line: int
     )
 
 
-def _issue_date(value: Any, match: re.Match[str] | None, where: str) -> dt.date:
+def _issue_date(value: Any, file_date: str | None, where: str) -> dt.date:
     if value is None or value == "":
-        if match is None:
+        if file_date is None:
             raise IssueError(f"{where}: no date (add 'date: YYYY-MM-DD' or name the file YYYY-MM-DD-slug.md)")
-        value = match.group("date")
+        value = file_date
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -150,23 +156,37 @@ def load_issues(issues_dir: Path) -> list[Issue]:
     return sorted(issues, key=lambda i: (i.date, i.slug), reverse=True)
 
 
+def locate_issue(issues_dir: Path, slug: str, *, skip_broken: bool = False) -> Path | None:
+    """The file for a slug: by file name (or stem), then by the slug in its front matter.
+
+    A file whose front matter does not parse raises, unless skip_broken passes over it.
+    """
+    paths = list_issues(issues_dir)
+    for path in paths:
+        if slug in (path.stem, split_filename(path)[1]):
+            return path
+    for path in paths:  # a slug set in front matter, unlike the file name
+        try:
+            if parse_issue(path).slug == slug:
+                return path
+        except IssueError:
+            if not skip_broken:
+                raise
+    return None
+
+
 def find_issue(issues_dir: Path, ref: str) -> Issue:
     """Find an issue by path or by slug (also accepts the file stem)."""
     candidate = Path(ref)
     if candidate.suffix == ".md" or candidate.is_file():
         return parse_issue(candidate)
-    for path in list_issues(issues_dir):
-        match = _FILENAME.match(path.stem)
-        if ref in (path.stem, match.group("slug") if match else None):
-            return parse_issue(path)
-    for path in list_issues(issues_dir):  # a slug set in front matter, unlike the file name
-        issue = parse_issue(path)
-        if issue.slug == ref:
-            return issue
-    raise IssueError(
-        f"{issues_dir}: no issue with slug or path {ref!r}",
-        hint="'newsletter preview' or 'ls issues/' lists the issues",
-    )
+    path = locate_issue(issues_dir, ref)
+    if path is None:
+        raise IssueError(
+            f"{issues_dir}: no issue with slug or path {ref!r}",
+            hint="'newsletter preview' or 'ls issues/' lists the issues",
+        )
+    return parse_issue(path)
 
 
 def new_issue(issues_dir: Path, title: str, today: dt.date | None = None) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import re
 import socket
 import threading
 import traceback
@@ -23,6 +22,7 @@ from types import TracebackType
 from urllib.parse import unquote
 
 from newsletter.errors import IssueError, NewsletterError
+from newsletter.issues import SLUG_PATTERN
 from newsletter.preview_live import Changes, Warmer, Watcher
 from newsletter.preview_pages import RAW_FILES, STATIC_FILES, PreviewSite, Response
 
@@ -30,7 +30,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8471
 PORT_TRIES = 10  # default port taken: try the next ones, then any free port
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 Handler = Callable[[str], Response | None]  # gets the decoded path after its prefix
 
 
@@ -124,7 +123,7 @@ def build_router(site: PreviewSite, changes: Changes) -> Router:
 
 def _issue_route(site: PreviewSite, rest: str) -> Response | None:
     slug, _, name = rest.partition("/")
-    if not _SLUG.match(slug):
+    if not SLUG_PATTERN.match(slug):
         return None
     if rest == slug:
         return text_response(301, "moved", (("Location", f"/issue/{slug}/"),))

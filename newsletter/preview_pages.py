@@ -23,7 +23,7 @@ import jinja2
 from newsletter.checks import GMAIL_CLIP_BYTES, CheckReport
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.issues import _FILENAME, list_issues, parse_issue
+from newsletter.issues import list_issues, locate_issue, split_filename
 from newsletter.models import Issue
 from newsletter.render import PACKAGE_TEMPLATES
 
@@ -191,17 +191,9 @@ class PreviewSite:
 
     def find(self, slug: str) -> Path | None:
         """The issue file for a slug: by file name, then by front matter, then as last seen."""
-        paths = list_issues(self.root / "issues")
-        for path in paths:
-            match = _FILENAME.match(path.stem)
-            if slug in (path.stem, match.group("slug") if match else None):
-                return path
-        for path in paths:
-            try:
-                if parse_issue(path).slug == slug:
-                    return path
-            except NewsletterError:
-                continue
+        path = locate_issue(self.root / "issues", slug, skip_broken=True)
+        if path is not None:
+            return path
         known = self._known.get(slug)
         return known if known is not None and known.is_file() else None
 
@@ -293,14 +285,13 @@ class PreviewSite:
 
     def _row(self, path: Path, outcome: Outcome) -> dict[str, Any]:
         """One line of the index; a file that does not render still gets one, with its error."""
-        match = _FILENAME.match(path.stem)
         view = outcome if isinstance(outcome, IssueView) else None
         when = view.issue.date if view else _file_date(path)
         return {
             "file": self.rel(path), "view": view, "when": when,
             "error": outcome if view is None else None,
             "date": format_date_short(when) if when != dt.date.min else "",
-            "slug": view.issue.slug if view else (match.group("slug") if match else path.stem),
+            "slug": view.issue.slug if view else (split_filename(path)[1] or path.stem),
         }
 
     def rel(self, path: Path) -> str:
@@ -312,8 +303,8 @@ class PreviewSite:
 
 
 def _file_date(path: Path) -> dt.date:
-    match = _FILENAME.match(path.stem)
+    date_text = split_filename(path)[0]
     try:
-        return dt.date.fromisoformat(match.group("date")) if match else dt.date.min
+        return dt.date.fromisoformat(date_text) if date_text else dt.date.min
     except ValueError:
         return dt.date.min

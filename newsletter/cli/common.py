@@ -72,6 +72,11 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
     return load_settings(config, dotted)
 
 
+def plural(n: int, word: str, plural_form: str = "") -> str:
+    """'1 recipient', '2 recipients', '1,000 batches' (with plural_form='batches')."""
+    return f"{n:,} {word if n == 1 else plural_form or word + 's'}"
+
+
 def kb(n: int) -> str:
     """A byte count as people read it."""
     return f"{n / 1024:.1f} KB"
@@ -87,4 +92,4 @@ def print_checks(report: object, *, verbose: bool = True) -> None:
         if verbose or result.level != "ok":
             echo(f"  {result.level:<8} {result.message}")
     e, w = len(report.errors), len(report.warnings)
-    echo(f"{e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''}")
+    echo(f"{plural(e, 'error')}, {plural(w, 'warning')}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from newsletter.cli.common import echo
+from newsletter.cli.common import echo, plural
 
 if TYPE_CHECKING:
     from newsletter.batching import BatchProgress, SendEvents
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     from newsletter.sync import SyncResult
 
 SHOWN = 20  # addresses listed before "... and N more"
-
-
-def _plural(n: int, word: str, plural: str = "") -> str:
-    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 def _rel(path: Path) -> str:
@@ -52,7 +48,7 @@ def show_plan(plan: SendPlan) -> bool:
     echo(f"Provider:   {_where(plan)}")
     n, batches = len(plan.recipients), len(plan.batches())
     who = ("test address", "test addresses") if plan.options.test else ("recipient", "recipients")
-    echo(f"Recipients: {_plural(n, *who)} now, in {_plural(batches, 'batch', 'batches')}" if n
+    echo(f"Recipients: {plural(n, *who)} now, in {plural(batches, 'batch', 'batches')}" if n
          else "Recipients: nobody left to send to")
     if not plan.options.test:
         echo(f"Ledger:     {plan.already_sent:,} already sent, {len(plan.in_doubt):,} in doubt, "
@@ -63,17 +59,17 @@ def show_plan(plan: SendPlan) -> bool:
         if result.level != "ok":
             echo(f"  {result.level:<8} {result.message}")
     e, w = len(plan.checks.errors), len(plan.checks.warnings)
-    echo(f"Checks:     {_plural(e, 'error')}, {_plural(w, 'warning')}")
+    echo(f"Checks:     {plural(e, 'error')}, {plural(w, 'warning')}")
     return not plan.checks.errors
 
 
 def show_dry_run(plan: SendPlan) -> None:
     """Every batch and every recipient that would be handed over."""
     for number, batch in enumerate(plan.batches(), start=1):
-        echo(f"batch {number}: {_plural(len(batch), 'recipient')}")
+        echo(f"batch {number}: {plural(len(batch), 'recipient')}")
         for out in batch:
             echo(f"  {out.number:>6}  {out.recipient.email}")
-    echo(f"Dry run: nothing sent; {_plural(len(plan.recipients), 'message')} would be handed to {plan.provider}.")
+    echo(f"Dry run: nothing sent; {plural(len(plan.recipients), 'message')} would be handed to {plan.provider}.")
 
 
 def stdin_is_terminal() -> bool:
@@ -89,7 +85,7 @@ def confirm(plan: SendPlan, yes: bool) -> None:
         return
     if not stdin_is_terminal():
         raise SendError("not a terminal, so nobody can confirm: refusing to send", hint="add --yes to send anyway")
-    if not typer.confirm(f"Send to {_plural(len(plan.recipients), 'person', 'people')} now?", default=False):
+    if not typer.confirm(f"Send to {plural(len(plan.recipients), 'person', 'people')} now?", default=False):
         echo("Nothing sent.")
         raise typer.Exit(1)
 
@@ -178,7 +174,7 @@ def show_status(status: SendStatus) -> None:
     echo(f"  failed        {c['failed']:,}")
     echo(f"  in doubt      {c['pending']:,}")
     if status.not_yet is not None:
-        echo(f"  not yet sent  {status.not_yet:,} of {_plural(status.active or 0, 'active subscriber')}")
+        echo(f"  not yet sent  {status.not_yet:,} of {plural(status.active or 0, 'active subscriber')}")
     for run, sent in status.runs:
         extra = ""
         if run.send_at:
@@ -194,7 +190,7 @@ def show_cancel(result: CancelResult) -> int:
     for run in result.cancelled:
         echo(f"Cancelled SendGrid batch {run.batch_id} (run {run.run}).")
     if result.cancelled:
-        echo(f"{_plural(result.recipients, 'recipient')} back to not sent.")
+        echo(f"{plural(result.recipients, 'recipient')} back to not sent.")
     for run in result.too_late:
         when = dt.datetime.fromtimestamp(run.send_at or 0, dt.UTC).isoformat(timespec="minutes")
         echo(f"error: batch {run.batch_id} is due at {when}: too late to cancel "
@@ -208,7 +204,7 @@ def show_sync(result: SyncResult, path: Path) -> None:
     echo(f"SendGrid suppressions {'since ' + since if since else '(all)'}:")
     for name, n in result.found.items():
         echo(f"  {name:<24} {n:,}")
-    echo(f"{_rel(path)}: {_plural(len(result.changed), 'subscriber')} changed")
+    echo(f"{_rel(path)}: {plural(len(result.changed), 'subscriber')} changed")
     for email, old, new in result.changed[:SHOWN]:
         echo(f"  {email}: {old} -> {new}")
     if len(result.changed) > SHOWN:

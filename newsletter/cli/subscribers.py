@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli import app
-from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, settings_for
+from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, plural, settings_for
 from newsletter.errors import ConfigError, SubscriberError
 
 if TYPE_CHECKING:
@@ -276,10 +276,6 @@ def check(
         raise typer.Exit(1)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def _print_table(rows: list[Subscriber]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -291,11 +287,11 @@ def _print_table(rows: list[Subscriber]) -> None:
     for sub in rows:
         table.add_row(sub.email, sub.name, sub.status, ", ".join(sub.tags), sub.created_at[:10])
     Console(markup=False, emoji=False, highlight=False).print(table)
-    echo(_plural(len(rows), "subscriber"))
+    echo(plural(len(rows), "subscriber"))
 
 
 def _print_stats(stats: ListStats) -> None:
-    echo(_plural(stats.total, "subscriber"))
+    echo(plural(stats.total, "subscriber"))
     for status, n in stats.by_status.items():
         echo(f"  {status:<14}{n:>10,}")
     for title, counter in (("Tags", stats.by_tag), ("Domains", stats.by_domain)):
@@ -333,7 +329,7 @@ def _print_check(report: CheckReport) -> None:
         mark = " (fixed)" if report.fixed and problem.fixable else (" (fixable)" if problem.fixable else "")
         echo(f"{report.where}:{problem.line}: {problem.message}{mark}")
     fixable = sum(p.fixable for p in report.problems)
-    summary = f"{report.where}: {_plural(report.rows, 'row')}, {_plural(len(report.remaining), 'problem')}"
+    summary = f"{report.where}: {plural(report.rows, 'row')}, {plural(len(report.remaining), 'problem')}"
     if report.fixed:
         summary += f" left ({fixable} fixed)"
     elif fixable:
