@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html as htmlmod
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -103,12 +103,16 @@ def _refuse_duplicate_slugs(issues: list[Issue]) -> None:
 
 
 def _web_issue(settings: Settings, issue: Issue) -> WebIssue:
-    from newsletter.render import web_url
+    from newsletter.fields import fields_as_fallbacks
+    from newsletter.render import typeset, web_url
 
+    issue = typeset(issue)  # the same curly quotes and dashes as the email's title
     url = web_url(settings, issue.slug)
     essay = render_essay(issue.body, base_url(settings), url, for_email=False)
+    # A page is read by no one in particular: each per-recipient field shows its fallback.
+    essay = replace(essay, html=fields_as_fallbacks(essay.html))
     # The feed gets the email's rendering: a feed reader has no page to resolve "#fn:1" against.
-    feed_html = render_essay(issue.body, base_url(settings), url, for_email=True).html
+    feed_html = fields_as_fallbacks(render_essay(issue.body, base_url(settings), url, for_email=True).html)
     text = _plain(essay.html)
     return WebIssue(
         issue=issue, url=url, essay=essay, feed_html=feed_html,

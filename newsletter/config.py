@@ -1,6 +1,6 @@
 """newsletter.toml -> one frozen Settings.
 
-Precedence, lowest first: the defaults below, newsletter.toml, environment variables named
+Precedence, lowest first: the defaults (config_schema), newsletter.toml, environment variables named
 NEWSLETTER_<SECTION>__<KEY> (e.g. NEWSLETTER_DELIVERY__PROVIDER=sendgrid), then the CLI's own
 options (None values dropped). Every problem is collected and reported together.
 Secrets never live here: only the *names* of the environment variables that hold them.
@@ -13,88 +13,27 @@ import os
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from newsletter.config_schema import (
+    SECTION_CHECKS,
+    SECTIONS,
+    ArchiveSection,
+    DeliverySection,
+    NewsletterSection,
+    Origin,
+    SenderSection,
+    SendGridSection,
+    SMTPSection,
+    SubscribersSection,
+)
 from newsletter.errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
-PROVIDERS = ("outbox", "sendgrid", "smtp")
-
-
-@dataclass(frozen=True)
-class NewsletterSection:
-    name: str
-    url: str  # where the web archive lives; 'view in browser' links and absolute URLs
-    description: str = ""
-    author: str = ""
-    language: str = "en"
-    direction: str = "ltr"
-    postal_address: str = ""
-    subscribe_url: str = ""  # a sign-up page, linked from the web archive
-    subscribe_mailto: str = ""  # or an address readers write to, to subscribe
-
-
-@dataclass(frozen=True)
-class SenderSection:
-    from_: str = field(metadata={"key": "from"})
-    reply_to: str = ""
-
-
-@dataclass(frozen=True)
-class SubscribersSection:
-    file: str = "subscribers.csv"
-
-
-@dataclass(frozen=True)
-class DeliverySection:
-    provider: str = "outbox"
-    unsubscribe_mailto: str = ""
-    unsubscribe_url: str = ""  # https URL template with {email} and {token}
-    unsubscribe_secret_env: str = "NEWSLETTER_UNSUBSCRIBE_SECRET"
-    outbox_dir: str = "outbox"
-    ledger_dir: str = "sends"
-    list_id: str = ""  # default: <slug-of-name>.<sender domain>
-
-
-@dataclass(frozen=True)
-class SendGridSection:
-    host: str = "https://api.sendgrid.com"
-    unsubscribe_group_id: int | None = None
-    categories: list[str] = field(default_factory=lambda: ["newsletter"])
-    timeout: float = 30.0
-    batch_size: int = 1000
-
-
-@dataclass(frozen=True)
-class SMTPSection:
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"  # starttls | tls | none
-    username: str = ""
-    password_env: str = "SMTP_PASSWORD"
-    timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class ArchiveSection:
-    out: str = "site"
-    feed_entries: int = 20  # newest issues in feed.xml; 0 = all
-
-
-SECTIONS: dict[str, type] = {
-    "newsletter": NewsletterSection,
-    "sender": SenderSection,
-    "subscribers": SubscribersSection,
-    "delivery": DeliverySection,
-    "sendgrid": SendGridSection,
-    "smtp": SMTPSection,
-    "archive": ArchiveSection,
-}
 
 
 @dataclass(frozen=True)
@@ -165,18 +104,22 @@ def load_settings(
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     problems: list[str] = []
     layered = _merge(data, _env_layer(environ if environ is not None else os.environ, problems))
+    origin = Origin(path)
+    for section, values in layered.items():
+        for key, value in values.items() if isinstance(values, dict) else ():
+            if isinstance(value, _EnvString):
+                origin.names[(section, key)] = f"{value.origin}: [{section}] {key}"
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, _, key = dotted.partition(".")
             layered.setdefault(section, {})[key] = value
+            origin.names[(section, key)] = f"the command line: [{section}] {key}"
     sections = _build_sections(path, layered, problems)
+    for name, built in sections.items():
+        SECTION_CHECKS[name](built, origin, problems)
     if problems:
         raise ConfigError(problems)
-    settings = Settings(root=path.parent.resolve(), config_path=path, **sections)
-    _validate(path, settings, problems)
-    if problems:
-        raise ConfigError(problems)
-    return settings
+    return Settings(root=path.parent.resolve(), config_path=path, **sections)
 
 
 def _merge(base: dict[str, Any], top: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -196,7 +139,7 @@ def _env_layer(environ: typing.Mapping[str, str], problems: list[str]) -> dict[s
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         if section not in SECTIONS:
-            problems.append(f"environment {name}: unknown section [{section}]")
+            problems.append(f"environment variable {name}: unknown section [{section}]")
             continue
         layer.setdefault(section, {})[key] = _EnvString(value, name)
     return layer
@@ -209,7 +152,7 @@ class _EnvString(str):
 
     def __new__(cls, value: str, origin: str) -> _EnvString:
         obj = super().__new__(cls, value)
-        obj.origin = origin
+        obj.origin = f"environment variable {origin}"
         return obj
 
 
@@ -234,28 +177,33 @@ def _build_sections(path: Path, data: dict[str, Any], problems: list[str]) -> di
 def _build_section(
     path: Path, section: str, cls: type, values: dict[str, Any], problems: list[str]
 ) -> Any:
+    """The section with every value that passed; None when a required value is missing or wrong.
+
+    A value that fails is left at its default, so the section's other values are still checked
+    and every problem is reported in one go.
+    """
     hints = typing.get_type_hints(cls)
     fields = {_key(f): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
-    ok = True
     for key, raw in values.items():
-        where = raw.origin if isinstance(raw, _EnvString) else f"{path}: [{section}] {key}"
+        source = raw.origin if isinstance(raw, _EnvString) else str(path)
         if key not in fields:
-            problems.append(f"{where}: unknown key" + (f" in [{section}]" if isinstance(raw, _EnvString) else ""))
-            ok = False
+            problems.append(f"{source}: unknown key in [{section}]" if isinstance(raw, _EnvString)
+                            else f"{path}: [{section}] {key}: unknown key")
             continue
+        where = f"{source}: [{section}] {key}"
         f = fields[key]
         try:
             kwargs[f.name] = _coerce(raw, hints[f.name])
         except (TypeError, ValueError) as exc:
             problems.append(f"{where}: {exc}")
-            ok = False
+    complete = True
     for key, f in fields.items():
-        missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if missing and f.name not in kwargs and key not in values:
-            problems.append(f"{path}: [{section}] {key}: required value is missing")
-            ok = False
-    return cls(**kwargs) if ok else None
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs:
+            complete = False
+            if key not in values:
+                problems.append(f"{path}: [{section}] {key}: required value is missing")
+    return cls(**kwargs) if complete else None
 
 
 def _coerce(value: Any, hint: Any) -> Any:
@@ -288,48 +236,3 @@ def _coerce(value: Any, hint: Any) -> Any:
             raise TypeError(f"expected {'an integer' if hint is int else 'a number'}, got {value!r}")
         return hint(value)
     raise TypeError(f"unsupported type {hint!r}")  # pragma: no cover - a bug in the schema
-
-
-def _validate(path: Path, s: Settings, problems: list[str]) -> None:
-    """Checks that span more than one value's type."""
-    where = f"{path}:"
-    url = urlsplit(s.newsletter.url)
-    if url.scheme != "https" or not url.netloc:
-        problems.append(f"{where} [newsletter] url: must be an absolute https:// URL, got {s.newsletter.url!r}")
-    if s.newsletter.direction not in ("ltr", "rtl"):
-        problems.append(f"{where} [newsletter] direction: must be 'ltr' or 'rtl'")
-    name, addr = parseaddr(s.sender.from_)
-    if "@" not in addr or "\n" in s.sender.from_ or "\r" in s.sender.from_:
-        problems.append(f"{where} [sender] from: not an address like 'Name <you@example.com>': {s.sender.from_!r}")
-    if s.sender.reply_to and "@" not in parseaddr(s.sender.reply_to)[1]:
-        problems.append(f"{where} [sender] reply_to: not an address: {s.sender.reply_to!r}")
-    if s.delivery.provider not in PROVIDERS:
-        choices = ", ".join(PROVIDERS)
-        problems.append(f"{where} [delivery] provider: must be one of {choices}, got {s.delivery.provider!r}")
-    if s.delivery.unsubscribe_url:
-        u = urlsplit(s.delivery.unsubscribe_url)
-        if u.scheme != "https" or not u.netloc:
-            problems.append(f"{where} [delivery] unsubscribe_url: must be an https:// URL")
-        elif "{email}" not in s.delivery.unsubscribe_url and "{token}" not in s.delivery.unsubscribe_url:
-            problems.append(f"{where} [delivery] unsubscribe_url: must contain {{email}} and/or {{token}}")
-    mailto = s.delivery.unsubscribe_mailto
-    if mailto and "@" not in mailto.removeprefix("mailto:").split("?")[0]:
-        problems.append(f"{where} [delivery] unsubscribe_mailto: not an address: {mailto!r}")
-    _validate_archive(where, s, problems)
-    if s.smtp.security not in ("starttls", "tls", "none"):
-        problems.append(f"{where} [smtp] security: must be starttls, tls or none")
-    if not 1 <= s.sendgrid.batch_size <= 1000:
-        problems.append(f"{where} [sendgrid] batch_size: must be between 1 and 1000")
-
-
-def _validate_archive(where: str, s: Settings, problems: list[str]) -> None:
-    """The keys the web archive reads: how to subscribe, and the feed's length."""
-    sub = urlsplit(s.newsletter.subscribe_url)
-    if s.newsletter.subscribe_url and (sub.scheme != "https" or not sub.netloc):
-        got = s.newsletter.subscribe_url
-        problems.append(f"{where} [newsletter] subscribe_url: must be an https:// URL, got {got!r}")
-    mailto = s.newsletter.subscribe_mailto
-    if mailto and "@" not in mailto.removeprefix("mailto:").split("?")[0]:
-        problems.append(f"{where} [newsletter] subscribe_mailto: not an address: {mailto!r}")
-    if s.archive.feed_entries < 0:
-        problems.append(f"{where} [archive] feed_entries: must be 0 (all issues) or more")

@@ -43,3 +43,20 @@ class ProviderError(NewsletterError):
 
 class SendError(NewsletterError):
     """A send cannot start or go on (refused before anything goes out)."""
+
+
+class RecipientError(NewsletterError):
+    """One recipient's message cannot be built or handed over (an address the transport cannot
+    carry, a name that cannot be put in a header). That recipient fails with this reason; the rest
+    of the send goes on."""
+
+
+class FileWriteError(NewsletterError, OSError):
+    """A file or folder cannot be written (a full disk, a read-only folder, a name too long).
+
+    Also an OSError, with its errno, so code that handled the OSError before still does.
+    """
+
+    def __init__(self, path: object, exc: OSError, hint: str | None = None) -> None:
+        NewsletterError.__init__(self, f"{path}: cannot write: {exc.strerror or exc}", hint)
+        self.errno, self.strerror, self.filename = exc.errno, exc.strerror, str(path)

@@ -21,7 +21,15 @@ from pathlib import Path
 
 from newsletter.errors import SubscriberError
 from newsletter.import_formats import EMAIL_COLUMNS, KNOWN_GENERIC, MAPPERS, Mapped, Skip, detect, norm
-from newsletter.subscriber_file import STATUS_RANK, email_key, iso_utc, normalize_email, shown
+from newsletter.subscriber_file import (
+    STATUS_RANK,
+    control_character,
+    email_key,
+    iso_utc,
+    normalize_email,
+    shown,
+    tidy_name,
+)
 
 PLATFORMS = ("auto", *MAPPERS)
 _BOMS = (  # UTF-32 first: its little-endian mark begins with UTF-16's
@@ -178,7 +186,7 @@ def _read_table(
     email_column = next(c for c in EMAIL_COLUMNS if c in columns)
     extras = [(i, n) for i, n in enumerate(_raw_names(text, delimiter))
               if kind == "csv" and n.strip() and names[i] not in KNOWN_GENERIC]
-    batch.extra_columns += [n for _, n in extras if n not in batch.extra_columns]
+    batch.extra_columns = list(dict.fromkeys([*batch.extra_columns, *(n for _, n in extras)]))
     mapper = MAPPERS[kind]
     for line, values in _rows(text, delimiter, where):
         cells = dict(zip(names, values, strict=False))
@@ -231,8 +239,11 @@ def _rows(text: str, delimiter: str, where: str) -> Iterator[tuple[int, list[str
 
 
 def _row(batch: ImportBatch, where: str, email: str, mapped: Mapped) -> ImportRow:
+    # A name goes into mail headers: a spreadsheet's multi-line cell is made one line, not refused,
+    # so that the person is not lost (the list reader refuses control characters in a name).
+    name = tidy_name(mapped.name) if control_character(mapped.name) else mapped.name
     return ImportRow(
-        where, email, mapped.name, mapped.status, mapped.tags,
+        where, email, name, mapped.status, mapped.tags,
         _when(batch, where, mapped.created), _when(batch, where, mapped.changed), mapped.extra,
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from newsletter.errors import IssueError
-from newsletter.fsutil import atomic_write_text
+from newsletter.fsutil import atomic_write_text, create_exclusive, sweep_temps
 from newsletter.models import ISSUE_STATUSES, Issue
 
 FRONT_MATTER_KEYS = {
@@ -16,6 +18,9 @@ FRONT_MATTER_KEYS = {
 }
 _FILENAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)$")
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_AUTO_LENGTH = 80  # a slug made from a title is cut here, at a word if it can be
+_APOSTROPHES = str.maketrans("", "", "\u2019\u2018\u02bc")  # Hailey’s -> haileys, as slugs always had it
+SLUG_MAX_LENGTH = 100  # a slug is a file and folder name: well under the 255 bytes file systems allow
 
 
 def split_filename(path: Path) -> tuple[str | None, str | None]:
@@ -25,12 +30,39 @@ def split_filename(path: Path) -> tuple[str | None, str | None]:
 
 
 def slugify(text: str) -> str:
-    """Make a URL slug: lower-case ASCII words joined by hyphens."""
-    import unicodedata
+    """Make a URL slug: lower-case ASCII words joined by hyphens, from a title in any script.
 
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:80].rstrip("-") or "issue"
+    Slugs become file names, URLs, Message-ID parts, SendGrid categories and ledger names, where
+    ASCII is the one safe alphabet, so every script is transliterated (anyascii: 'Καλημέρα' ->
+    'kalimera', '潮だまりは' -> 'chao-damariha'). A title with no letters or digits at all ('???')
+    gets 'issue-' and a short hash of the title: distinct titles never share a slug by accident.
+    """
+    import hashlib
+
+    from anyascii import anyascii
+
+    words = []
+    for char in unicodedata.normalize("NFC", text).translate(_APOSTROPHES):
+        ascii_char = anyascii(char)
+        # Scripts without letter case (Chinese, Japanese kanji, Hangul) come back as capitalised
+        # syllables with no spaces: a hyphen around each keeps the slug readable (ni-hao-shi-jie).
+        if not char.isascii() and char.lower() == char.upper() and ascii_char[:1].isupper():
+            ascii_char = f" {ascii_char} "
+        words.append(ascii_char)
+    slug = re.sub(r"[^a-z0-9]+", "-", "".join(words).lower()).strip("-")
+    slug = slug[:SLUG_AUTO_LENGTH].rstrip("-")
+    if slug:
+        return slug
+    return "issue-" + hashlib.sha256(text.strip().encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def slug_problem(slug: str) -> str | None:
+    """What is wrong with a slug given by hand, or None if it is a good one."""
+    if len(slug) > SLUG_MAX_LENGTH:
+        return f"slug {slug[:20]!r}... is {len(slug)} characters: at most {SLUG_MAX_LENGTH}"
+    if not SLUG_PATTERN.match(slug):
+        return f"slug {slug!r} must be lower-case letters, digits and hyphens"
+    return None
 
 
 def split_front_matter(path: Path, text: str) -> tuple[str, str, int]:
@@ -116,8 +148,9 @@ def _issue_from_meta(path: Path, meta: dict[str, Any], body: str, body_line: int
     file_date, file_slug = split_filename(path)
     date = _issue_date(meta.get("date"), file_date, where("date"))
     slug = strings["slug"] or file_slug or slugify(path.stem)
-    if not SLUG_PATTERN.match(slug):
-        raise IssueError(f"{where('slug')}: slug {slug!r} must be lower-case letters, digits and hyphens")
+    problem = slug_problem(slug)
+    if problem:
+        raise IssueError(f"{where('slug')}: {problem}")
     status = strings["status"] or "draft"
     if status not in ISSUE_STATUSES:
         raise IssueError(f"{where('status')}: status must be one of {', '.join(ISSUE_STATUSES)}, got {status!r}")
@@ -176,37 +209,96 @@ def locate_issue(issues_dir: Path, slug: str, *, skip_broken: bool = False) -> P
 
 
 def find_issue(issues_dir: Path, ref: str) -> Issue:
-    """Find an issue by path or by slug (also accepts the file stem)."""
+    """Find an issue by path or by slug (also accepts the file stem).
+
+    An issue whose slug another file in issues_dir also has is refused, naming both files: the
+    two would share one ledger, so the second would be found "already sent" and never go out.
+    """
     candidate = Path(ref)
     if candidate.suffix == ".md" or candidate.is_file():
-        return parse_issue(candidate)
-    path = locate_issue(issues_dir, ref)
-    if path is None:
+        issue = parse_issue(candidate)
+    else:
+        path = locate_issue(issues_dir, ref)
+        if path is None:
+            raise IssueError(
+                f"{issues_dir}: no issue with slug or path {ref!r}",
+                hint="'newsletter issues' lists the issues",
+            )
+        issue = parse_issue(path)
+    other = slug_owner(issues_dir, issue.slug, besides=issue.path)
+    if other is not None:
         raise IssueError(
-            f"{issues_dir}: no issue with slug or path {ref!r}",
-            hint="'newsletter preview' or 'ls issues/' lists the issues",
+            f"{issue.path}: slug {issue.slug!r} is also the slug of {other}",
+            hint="give one of them another 'slug:' in its front matter (or rename its file)",
         )
-    return parse_issue(path)
+    return issue
 
 
-def new_issue(issues_dir: Path, title: str, today: dt.date | None = None) -> Path:
-    """Create issues/<today>-<slug>.md with its front matter filled in; refuse to overwrite."""
+def slug_owner(issues_dir: Path, slug: str, besides: Path | None = None) -> Path | None:
+    """The issue file in issues_dir with this slug, other than `besides`; None if there is none.
+
+    A file that does not parse counts with the slug in its file name.
+    """
+    me = besides.resolve() if besides is not None else None
+    for path in list_issues(issues_dir):
+        if _slug_of(path) == slug and path.resolve() != me:
+            return path
+    return None
+
+
+def _slug_of(path: Path) -> str | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return split_filename(path)[1]
+    return _cached_slug(path, info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_slug(path: Path, mtime_ns: int, size: int) -> str | None:
+    """A file's slug, parsed once per version of the file: every lookup checks them all."""
+    try:
+        return parse_issue(path).slug
+    except IssueError:
+        return split_filename(path)[1]
+
+
+def new_issue(issues_dir: Path, title: str, today: dt.date | None = None, slug: str | None = None) -> Path:
+    """Create issues/<today>-<slug>.md with its front matter filled in; refuse a slug in use.
+
+    The slug is made from the title unless given. The file is created whole or not at all, and
+    never over another: two `new`s racing for one name cannot both succeed.
+    """
     import json
 
-    if not title.strip() or "\n" in title:
+    if not title.strip() or "\n" in title or "\r" in title:
         raise IssueError("the title must be one non-empty line")
+    try:
+        title.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IssueError("the title is not UTF-8 text (it has a byte that is not a character)") from None
     today = today or dt.date.today()
-    slug = slugify(title)
+    slug = slug if slug is not None else slugify(title)
+    problem = slug_problem(slug)
+    if problem:
+        raise IssueError(problem)
     path = issues_dir / f"{today.isoformat()}-{slug}.md"
-    if path.exists():
-        raise IssueError(f"{path}: already exists", hint="choose another title or edit that file")
+    hint = "give it another slug with --slug, or edit that file"
+    other = slug_owner(issues_dir, slug)
+    if other is not None:
+        raise IssueError(f"{path}: already exists" if other == path else
+                         f"{path}: slug {slug!r} is already the slug of {other}", hint=hint)
     quoted = json.dumps(title.strip(), ensure_ascii=False)  # a JSON string is a valid YAML scalar
-    atomic_write_text(
-        path,
+    text = (
         f"---\ntitle: {quoted}\nsubtitle: \"\"\ndate: {today.isoformat()}\nslug: {slug}\n"
         "# preheader: inbox preview text (default: the subtitle)\n"
-        "# subject: the email subject (default: the title)\nstatus: draft\n---\n\nTK: write here.\n",
+        "# subject: the email subject (default: the title)\nstatus: draft\n---\n\nTK: write here.\n"
     )
+    sweep_temps(issues_dir)  # what a killed `new` left
+    try:
+        create_exclusive(path, text.encode("utf-8"))
+    except FileExistsError:
+        raise IssueError(f"{path}: already exists", hint=hint) from None
     return path
 
 

@@ -1,11 +1,16 @@
 """The send ledger: sends/<slug>.jsonl, the per-recipient record of what went to a provider.
 
-Append-only JSON lines. A batch is recorded *pending* (flushed and fsynced) before it is
-handed to the provider, then *sent* (with the provider's message id), *failed* (with the
-reason) or *unsent* (never handed over after all) as the provider reports. The latest record
-for an address is its state; one left *pending* is "in doubt": the provider may have accepted
-it, so it is never resent without --resend-pending. A crash can tear only the last line; it is
+Append-only JSON lines. What is handed over is recorded *pending* (flushed and fsynced) just
+before the provider sees it (each message for SMTP and the outbox, each request for SendGrid),
+then *sent* (with the provider's message id), *failed* (with the reason) or *unsent* (never
+handed over after all) as the provider reports. The latest record for an address is its state;
+one left *pending* is "in doubt": the provider may have accepted it, so it is never resent
+without --resend-pending. A crash can tear only the last line; it is
 cut off (under the lock) before the next append and ignored when reading.
+
+An outbox run is a rehearsal, not a send: it keeps a ledger of its own, outbox/<slug>/.ledger.jsonl,
+beside the files it wrote (delete the folder and the rehearsal starts over), and the real ledger
+ignores the outbox runs older versions recorded in it, so a rehearsal never counts as delivered.
 
 Records: {"event": "run", "run", "at", "provider", "issue", "send_at"?, "batch_id"?}
          {"event": "pending" | "sent" | "failed" | "unsent", "run", "batch", "at", "to": [...],
@@ -27,14 +32,18 @@ from typing import IO, Any
 
 from newsletter.errors import SendError
 from newsletter.fsutil import fsync_dir
+from newsletter.subscriber_file import email_key
 
 RECIPIENT_EVENTS = ("pending", "sent", "failed", "unsent")
 EVENTS = ("run", *RECIPIENT_EVENTS, "cancelled")
+REHEARSAL = "outbox"  # the provider whose runs deliver nothing
+REHEARSAL_LEDGER = ".ledger.jsonl"
+_sync = getattr(os, "fdatasync", os.fsync)  # an append needs the data and the size, not the times
 
 
 def key(email: str) -> str:
-    """The ledger's key for an address: case-insensitive, like the subscriber list."""
-    return email.strip().lower()
+    """The ledger's key for an address: the subscriber list's own "same address" key."""
+    return email_key(email.strip())
 
 
 def now_iso() -> str:
@@ -70,6 +79,7 @@ class LedgerState:
 
     entries: dict[str, Entry] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    skip: set[str] | None = field(default=None, repr=False)  # outbox runs in a real ledger (None: keep all)
 
     def emails(self, state: str) -> list[str]:
         """Addresses whose latest state is `state`, in the order they were recorded."""
@@ -89,9 +99,17 @@ def ledger_path(ledger_dir: Path, slug: str) -> Path:
     return ledger_dir / f"{slug}.jsonl"
 
 
-def read_ledger(path: Path) -> LedgerState:
-    """Replay the ledger into each address's latest state; a missing file is an empty ledger."""
-    state = LedgerState()
+def rehearsal_ledger_path(folder: Path) -> Path:
+    """outbox/<slug>/.ledger.jsonl: an outbox run's own record, in the folder it writes."""
+    return folder / REHEARSAL_LEDGER
+
+
+def read_ledger(path: Path, *, rehearsal: bool = False) -> LedgerState:
+    """Replay the ledger into each address's latest state; a missing file is an empty ledger.
+
+    A real ledger (rehearsal=False) skips the records of outbox runs: they delivered nothing.
+    """
+    state = LedgerState(skip=None if rehearsal else set())
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -110,18 +128,24 @@ def read_ledger(path: Path) -> LedgerState:
 def _parse(path: Path, number: int, line: bytes) -> dict[str, Any]:
     try:
         record = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[... nested too deep
         raise SendError(f"{path}:{number}: not a ledger record (not JSON)",
                         hint="the ledger is written by `newsletter send`; restore it from a backup") from None
     if not isinstance(record, dict) or record.get("event") not in EVENTS:
         raise SendError(f"{path}:{number}: not a ledger record (no known 'event')")
     if record["event"] in RECIPIENT_EVENTS and not isinstance(record.get("to"), list):
         raise SendError(f"{path}:{number}: a {record['event']} record without its 'to' list")
+    send_at = record.get("send_at")
+    if send_at is not None and (not isinstance(send_at, int) or isinstance(send_at, bool)):
+        raise SendError(f"{path}:{number}: a {record['event']} record whose 'send_at' is not a time")
     return record
 
 
 def _apply(state: LedgerState, record: dict[str, Any]) -> None:
     event, at, run = record["event"], str(record.get("at", "")), str(record.get("run", ""))
+    if state.skip is not None and (run in state.skip or (event == "run" and record.get("provider") == REHEARSAL)):
+        state.skip.add(run)
+        return
     if event == "run":
         state.runs[run] = Run(run, at, str(record.get("provider", "")), record.get("send_at"),
                               record.get("batch_id"))
@@ -134,8 +158,8 @@ def _apply(state: LedgerState, record: dict[str, Any]) -> None:
                 state.entries[email] = Entry("unsent", at, entry.run, "scheduled send cancelled")
     else:
         detail = str(record.get("detail", ""))
-        for email in record["to"]:
-            state.entries[str(email)] = Entry(event, at, run, detail)
+        for email in record["to"]:  # keyed again: older ledgers keyed some spellings differently
+            state.entries[key(str(email))] = Entry(event, at, run, detail)
 
 
 @contextlib.contextmanager
@@ -173,7 +197,7 @@ class LedgerWriter:
         self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
         self._fh.flush()
         if durable:
-            os.fsync(self._fh.fileno())
+            _sync(self._fh.fileno())
 
     def recipients(self, event: str, run: str, batch: int, emails: Iterable[str], detail: str = "",
                    *, durable: bool = True) -> None:
@@ -186,7 +210,7 @@ class LedgerWriter:
     def sync(self) -> None:
         """fsync everything appended so far."""
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        _sync(self._fh.fileno())
 
     def close(self) -> None:
         """Sync and close the file."""
@@ -220,7 +244,7 @@ def _cut_torn_tail(fh: IO[bytes]) -> None:
         tail = reader.read()
     try:
         json.loads(tail)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         os.truncate(fh.name, cut)
     else:
         fh.write(b"\n")

@@ -100,6 +100,7 @@ class RenderedEmail:
     images: tuple[tuple[str, str, str], ...] = ()  # (src, alt, width as written)
     problems: tuple[str, ...] = ()  # found while rendering, reported by the checks
     link_texts: tuple[str, ...] = ()  # the visible text of each link, in order
+    refs: tuple[tuple[str, str, str], ...] = ()  # every a/img address: (tag, as written, as resolved)
 
 
 @dataclass
@@ -115,6 +116,8 @@ class SendReport:
     dry_run: bool = False
     batches: int = 0
     test: bool = False  # a --test send: nothing recorded in the ledger
+    rehearsal: bool = False  # an outbox run: files written, nothing delivered, the status untouched
+    failed_before: int = 0  # failed in an earlier run and not retried in this one
     stopped: str = ""  # why the send stopped early (a refused key, Ctrl-C); "" if it ran to the end
     not_attempted: int = 0  # recipients never handed over because the send stopped
     left_for_later: int = 0  # recipients left out by --limit

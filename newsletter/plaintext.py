@@ -58,22 +58,29 @@ class _TextWriter:
         return text
 
     def blocks(self, el: HtmlElement, indent: str = "") -> list[str]:
-        """Render the children of el as a list of text blocks (separated by blank lines)."""
+        """Render the children of el as a list of text blocks (separated by blank lines).
+
+        Text and inline elements between two blocks make one paragraph together: a list item
+        holding a link or `code` stays one item.
+        """
         out: list[str] = []
-        loose = (el.text or "").strip()
-        if loose:
-            out.append(wrap(loose, indent))
+        run = [el.text or ""]
+
+        def flush() -> None:
+            lines = [wrap(part, indent) for part in "".join(run).split("\n") if part.strip()]
+            if lines:
+                out.append("\n".join(lines))
+            run.clear()
+
         for child in el:
             tag = child.tag if isinstance(child.tag, str) else ""
             if tag in _BLOCKS:
+                flush()
                 out.extend(self.block(child, tag, indent))
             elif tag:
-                text = self._inline_child(child).strip()
-                if text:
-                    out.append(wrap(text, indent))
-            tail = (child.tail or "").strip()
-            if tail:
-                out.append(wrap(tail, indent))
+                run.append(self._inline_child(child))
+            run.append(child.tail or "")
+        flush()
         return out
 
     def block(self, el: HtmlElement, tag: str, indent: str) -> list[str]:
@@ -94,7 +101,7 @@ class _TextWriter:
         if tag == "hr":
             return [indent + "* * *"]
         if tag == "table":
-            rows = [" | ".join(" ".join(c.text_content().split()) for c in tr if isinstance(c.tag, str))
+            rows = [" | ".join(" ".join(self.inline(c).split()) for c in tr if isinstance(c.tag, str))
                     for tr in el.iter("tr")]
             return ["\n".join(indent + r for r in rows)]
         if "footnote" in el.get("class", "").split():

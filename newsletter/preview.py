@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from newsletter.errors import IssueError, NewsletterError
 from newsletter.issues import SLUG_PATTERN
 from newsletter.preview_live import Changes, Warmer, Watcher
-from newsletter.preview_pages import RAW_FILES, STATIC_FILES, PreviewSite, Response
+from newsletter.preview_pages import STATIC_FILES, PreviewSite, Response
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8471
@@ -129,7 +129,7 @@ def _issue_route(site: PreviewSite, rest: str) -> Response | None:
         return text_response(301, "moved", (("Location", f"/issue/{slug}/"),))
     if name == "":
         return site.issue_page(slug)
-    return site.issue_file(slug, name) if name in RAW_FILES else None
+    return site.issue_file(slug, name)
 
 
 def _asset_route(site: PreviewSite, changes: Changes, rest: str) -> Response | None:

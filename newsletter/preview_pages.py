@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import mimetypes
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +21,7 @@ from typing import Any
 
 import jinja2
 
-from newsletter.checks import GMAIL_CLIP_BYTES, CheckReport
+from newsletter.checks import GMAIL_CLIP_BYTES, KB, CheckReport, kb
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issues import list_issues, locate_issue, split_filename
@@ -92,10 +93,6 @@ def stamp(paths: Iterable[Path]) -> Stamp:
 
 def _files_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
-
-
-def kb(n: int) -> str:
-    return f"{n / 1024:.1f} KB"
 
 
 def format_date_short(day: dt.date) -> str:
@@ -232,17 +229,27 @@ class PreviewSite:
                              error=outcome, layout="error", slug=slug)
         checks = sorted(outcome.report.results, key=lambda r: LEVEL_ORDER.get(r.level, 3))
         return self.page("preview_issue.html", view=outcome, file=self.rel(path), layout="issue",
-                         slug=slug, checks=checks, clip_kb=GMAIL_CLIP_BYTES // 1024,
+                         slug=slug, checks=checks, clip_kb=GMAIL_CLIP_BYTES // KB, clip_low=GMAIL_CLIP_BYTES - 10 * KB,
                          gmail_clip=GMAIL_CLIP_BYTES, short_date=f"{outcome.issue.date:%b} {outcome.issue.date.day}")
 
-    def issue_file(self, slug: str, name: str) -> Response:
-        """email.html, email.txt or message.eml exactly as `build` writes them."""
+    def issue_file(self, slug: str, name: str) -> Response | None:
+        """email.html, email.txt, message.eml or one of the essay's images, exactly as `build` writes them.
+
+        Only what the render holds is served: a file in issues/ that no essay shows is a 404.
+        """
         path = self.find(slug)
         outcome = self.render(path) if path is not None else None
         if not isinstance(outcome, IssueView):
+            if name not in RAW_FILES:
+                return None
             text = outcome.message if outcome is not None else f"no issue with the slug {slug!r}"
             return Response(404 if outcome is None else 500, (text + "\n").encode(),
                             "text/plain; charset=utf-8", ())
+        if name not in outcome.files:
+            return None
+        if name not in RAW_FILES:
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            return Response(200, outcome.files[name], kind, (("Content-Security-Policy", EMAIL_CSP),))
         headers: tuple[tuple[str, str], ...] = (("Content-Security-Policy", EMAIL_CSP),)
         if name == "message.eml":
             headers += (("Content-Disposition", f'attachment; filename="{outcome.issue.slug}.eml"'),)
@@ -253,8 +260,6 @@ class PreviewSite:
 
         The site is rebuilt when any file it reads changes; a path it does not hold is a 404.
         """
-        import mimetypes
-
         from newsletter.archive import render_site
 
         try:

@@ -8,6 +8,7 @@ and inlined once per send, never once per person.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -16,15 +17,17 @@ from markupsafe import Markup
 
 from newsletter.config import Settings
 from newsletter.errors import RenderError
-from newsletter.essay import render_essay
+from newsletter.essay import render_essay, smarten
+from newsletter.fields import essay_html_tokens, essay_text_tokens, field_token
 from newsletter.models import Issue, RenderedEmail
 from newsletter.plaintext import essay_to_text, link_list, wrap
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 FIELDS = ("email", "name", "first_name", "unsubscribe_url")
 # The HTML and text parts get different tokens: the HTML's values are HTML-escaped, the text's not.
-PLACEHOLDERS = {field: f"%%{field.upper()}%%" for field in FIELDS}
-TEXT_PLACEHOLDERS = {field: f"%%TEXT_{field.upper()}%%" for field in FIELDS}
+# The essay's own fields ({{ first_name }}...) become the same tokens (newsletter.fields).
+PLACEHOLDERS = {field: field_token(field, None) for field in FIELDS}
+TEXT_PLACEHOLDERS = {field: field_token(field, None, text=True) for field in FIELDS}
 # Invisible characters after the preheader keep clients from filling the preview with body text.
 PREHEADER_SPACER = Markup("&#847;&zwnj;&nbsp;" * 60)
 
@@ -65,10 +68,18 @@ def format_date(issue: Issue) -> str:
     return f"{issue.date.day} {issue.date:%B %Y}"
 
 
+def typeset(issue: Issue) -> Issue:
+    """The issue with its title, subtitle, subject and preheader set like the body (curly quotes, dashes)."""
+    return replace(issue, title=smarten(issue.title), subtitle=smarten(issue.subtitle),
+                   subject=smarten(issue.subject), preheader=smarten(issue.preheader))
+
+
 def render_issue(issue: Issue, settings: Settings) -> RenderedEmail:
     """Render an issue into its HTML and plain-text parts, CSS inlined, placeholders left in."""
+    issue = typeset(issue)
     page = web_url(settings, issue.slug)
     essay = render_essay(issue.body, base_url(settings), page, for_email=True)
+    personal_html = essay_html_tokens(essay.html)  # {{ first_name }} etc. -> per-recipient placeholders
     env = template_env(settings)
     nl = settings.newsletter
     author = issue.author or nl.author
@@ -80,11 +91,12 @@ def render_issue(issue: Issue, settings: Settings) -> RenderedEmail:
         "date": issue.date, "slug": issue.slug,
     }
     html = _render_template(env, "email.html", {
-        **context, **PLACEHOLDERS, "essay": Markup(essay.html), "preheader_spacer": PREHEADER_SPACER,
+        **context, **PLACEHOLDERS, "essay": Markup(personal_html), "preheader_spacer": PREHEADER_SPACER,
         "css": Markup(_template_source(env, "email.css")),
     })
     html = inline_css(html)
-    essay_text, links = essay_to_text(essay.html)
+    essay_text, links = essay_to_text(personal_html)
+    essay_text = essay_text_tokens(essay_text)
     byline = " · ".join(x for x in (f"By {author}" if author else "", format_date(issue)) if x)
     subtitle = "" if issue.subtitle == issue.effective_preheader else wrap(issue.subtitle)
     title_block = "\n".join(x for x in (wrap(issue.title), subtitle, byline) if x)
@@ -98,7 +110,7 @@ def render_issue(issue: Issue, settings: Settings) -> RenderedEmail:
         html=html, text=_normalise_text(text), web_url=page, essay_html=essay.html,
         links=tuple(href for href, _ in essay.links),
         images=tuple(essay.images), problems=tuple(essay.problems),
-        link_texts=tuple(text for _, text in essay.links),
+        link_texts=tuple(text for _, text in essay.links), refs=tuple(essay.refs),
     )
 
 

@@ -4,6 +4,10 @@ prepare_send() renders the issue once, runs the preflight checks and works out w
 (active subscribers, minus those the ledger says already have it); run_send() hands them to
 the provider batch by batch, writing the ledger as it goes (newsletter.ledger explains the
 records). Nothing is printed here: the CLI presents the plan, the progress and the report.
+
+An outbox run is a rehearsal: it writes the files, keeps its own ledger in the outbox folder (so
+it stays resumable), never touches the real ledger or the issue's status, and never stands in the
+way of a real send.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,16 @@ from newsletter.checks import CheckReport, run_checks
 from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.issues import find_issue, set_status
-from newsletter.ledger import LedgerState, LedgerWriter, Run, key, ledger_path, locked, now_iso, read_ledger
+from newsletter.ledger import (
+    LedgerState,
+    LedgerWriter,
+    key,
+    ledger_path,
+    locked,
+    now_iso,
+    read_ledger,
+    rehearsal_ledger_path,
+)
 from newsletter.message import has_unsubscribe, recipient_for
 from newsletter.models import Issue, RenderedEmail, SendReport
 from newsletter.providers import (
@@ -33,12 +45,16 @@ from newsletter.providers import (
     make_provider,
     missing_credentials,
 )
+from newsletter.providers.outbox import outbox_folder
 from newsletter.render import render_issue
 from newsletter.scheduling import check_schedule
 from newsletter.subscribers import iter_active
 
 TEST_PREFIX = "[TEST] "
 BATCH_SIZES = {"outbox": 100, "smtp": 100}  # SendGrid: [sendgrid] batch_size (at most 1000)
+# Recipients per hand-off, each recorded pending (fsynced) before it: a crash leaves only it in doubt.
+# SendGrid: one request (the whole batch).
+HANDOFF_SIZES = {"outbox": 1, "smtp": 1}
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,20 @@ class SendPlan:
         return BATCH_SIZES.get(self.provider, self.settings.sendgrid.batch_size)
 
     @property
+    def rehearsal(self) -> bool:
+        """An outbox run: it writes files and delivers nothing."""
+        return self.provider == "outbox"
+
+    @property
+    def outbox(self) -> Path:
+        """The folder an outbox run writes to (outbox/<slug>/, or its test/ for --test)."""
+        return outbox_folder(self.settings, self.issue.slug, test=bool(self.options.test))
+
+    @property
     def ledger(self) -> Path:
+        """sends/<slug>.jsonl; for a rehearsal, the outbox folder's own .ledger.jsonl."""
+        if self.rehearsal:
+            return rehearsal_ledger_path(self.outbox)
         return ledger_path(self.settings.path(self.settings.delivery.ledger_dir), self.issue.slug)
 
     def batches(self) -> list[list[Outgoing]]:
@@ -127,7 +156,7 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
     if options.test:
         plan.recipients = _test_recipients(settings, path, options.test, credentials.unsubscribe_secret)
     else:
-        _select(plan, path, read_ledger(plan.ledger), credentials.unsubscribe_secret)
+        _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal), credentials.unsubscribe_secret)
     return plan
 
 
@@ -140,12 +169,15 @@ def _test_recipients(settings: Settings, path: Path, addresses: Sequence[str], s
             for n, (k, email) in enumerate(wanted.items(), start=1)]
 
 
-def eligible(state: str | None, options: SendOptions) -> bool:
-    """Whether an address in this ledger state is sent to in this run."""
+def eligible(state: str | None, options: SendOptions, rehearsal: bool = False) -> bool:
+    """Whether an address in this ledger state is sent to in this run.
+
+    A rehearsal rewrites the file of one left in doubt: writing it again delivers nothing twice.
+    """
     if state == "sent":
         return False
     if state == "pending":
-        return options.resend_pending
+        return options.resend_pending or rehearsal
     if state == "failed":
         return options.retry_failed
     return not options.retry_failed  # never sent (or unsent): --retry-failed retries only the failed
@@ -161,7 +193,7 @@ def _select(plan: SendPlan, path: Path, ledger: LedgerState, secret: str) -> Non
         seen.add(k)
         entry = ledger.entries.get(k)
         state = entry.state if entry else None
-        if eligible(state, plan.options):
+        if eligible(state, plan.options, plan.rehearsal):
             chosen.append(Outgoing(len(seen), recipient_for(plan.settings, sub.email, sub.name, secret)))
         elif state == "sent":
             plan.already_sent += 1
@@ -193,7 +225,8 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
     events = events or SendEvents()
     report = SendReport(plan.issue.slug, plan.provider, skipped=plan.already_sent, dry_run=plan.options.dry_run,
                         test=bool(plan.options.test), left_for_later=plan.left_for_later,
-                        batches=len(plan.batches()), in_doubt=list(plan.in_doubt))
+                        batches=len(plan.batches()), in_doubt=list(plan.in_doubt), rehearsal=plan.rehearsal,
+                        failed_before=len(plan.failed_before))
     if plan.options.dry_run:
         return report
     policy = policy or RetryPolicy()
@@ -202,7 +235,8 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
     provider = make_provider(plan.settings, credentials, policy, test_send=bool(plan.options.test))
     try:
         if plan.options.test:
-            deliver_all(plan.batches(), provider, _letter(plan, credentials), Recorder(report), events.on_batch)
+            deliver_all(plan.batches(), provider, _letter(plan, credentials), Recorder(report), events.on_batch,
+                        HANDOFF_SIZES.get(plan.provider))
         else:
             with locked(plan.ledger):
                 _send_recorded(plan, provider, credentials, report, events)
@@ -214,11 +248,14 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
 
 def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials, report: SendReport,
                    events: SendEvents) -> None:
-    fresh = read_ledger(plan.ledger)  # another send may have run between planning and the lock
-    plan.recipients = [o for o in plan.recipients if eligible(_state(fresh, o.recipient.email), plan.options)]
+    fresh = read_ledger(plan.ledger, rehearsal=plan.rehearsal)  # another send may have run since planning
+    plan.recipients = [o for o in plan.recipients
+                       if eligible(_state(fresh, o.recipient.email), plan.options, plan.rehearsal)]
     report.batches = len(plan.batches())
     if plan.recipients:
         _hand_over(plan, provider, credentials, report, events)
+    if plan.rehearsal:
+        return
     if _complete(plan, report) and (report.sent or report.skipped) and plan.issue.status != "sent":
         set_status(plan.issue, "sent")
         report.marked_sent = True
@@ -238,7 +275,7 @@ def _hand_over(plan: SendPlan, provider: Provider, credentials: Credentials, rep
     try:
         writer.append(head)
         deliver_all(plan.batches(), provider, _letter(plan, credentials, batch_id), Recorder(report, writer, run),
-                    events.on_batch)
+                    events.on_batch, HANDOFF_SIZES.get(plan.provider))
     finally:
         writer.close()
 
@@ -252,37 +289,3 @@ def _complete(plan: SendPlan, report: SendReport) -> bool:
     """A full successful send: everyone selectable now has it, nothing failed or in doubt."""
     return not (report.stopped or report.failed or report.in_doubt or plan.failed_before
                 or plan.left_for_later or report.not_attempted)
-
-
-@dataclass
-class SendStatus:
-    """What the ledger says about one issue, against today's subscriber list."""
-
-    issue: Issue
-    ledger: Path
-    counts: dict[str, int]
-    runs: list[tuple[Run, int]]  # each run and how many it sent
-    failed: dict[str, str]
-    in_doubt: list[str]
-    active: int | None = None  # active subscribers now (None: no subscriber list here)
-    not_yet: int | None = None  # of those, how many have no sent/failed/pending record
-
-
-def send_status(settings: Settings, ref: str, subscribers: Path | None = None) -> SendStatus:
-    """Count sent / failed / in doubt / not yet sent for an issue, and list its runs."""
-    issue = find_issue(settings.issues_dir, ref)
-    path = ledger_path(settings.path(settings.delivery.ledger_dir), issue.slug)
-    state = read_ledger(path)
-    counts = {s: state.counts().get(s, 0) for s in ("sent", "failed", "pending", "unsent")}
-    per_run = Counter(e.run for e in state.entries.values() if e.state == "sent")
-    status = SendStatus(issue, path, counts, [(r, per_run.get(r.run, 0)) for r in state.runs.values()],
-                        {e: x.detail for e, x in state.entries.items() if x.state == "failed"},
-                        state.emails("pending"))
-    list_path = subscribers or settings.subscribers_path
-    if subscribers is not None or list_path.exists():
-        status.active = status.not_yet = 0
-        for sub in iter_active(list_path):
-            status.active += 1
-            entry = state.entries.get(key(sub.email))
-            status.not_yet += entry is None or entry.state == "unsent"
-    return status

@@ -5,12 +5,15 @@ refuses to overwrite a file it did not write; stages every changed file as a tem
 full disk or a permission error changes nothing); then renames them into place, removes the files
 it wrote before that are no longer wanted, and prunes the folders that leaves empty. The manifest
 lists the union of old and new files while that happens, so a crash never orphans a file.
-Unchanged files are not rewritten: their bytes and times stay as they were.
+Unchanged files are not rewritten: their bytes and times stay as they were. The lock is a file
+beside the folder (.site.lock for site/), never in it: the folder is what gets published. Temp files
+a killed update left are removed by the next one, so a rerun converges on exactly the new output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -18,11 +21,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from newsletter.errors import NewsletterError
-from newsletter.fsutil import atomic_write_bytes
+from newsletter.errors import FileWriteError, NewsletterError
+from newsletter.fsutil import (
+    atomic_write_bytes,
+    discard,
+    make_folders,
+    remove_folders,
+    replace_staged,
+    stage_files,
+    sweep_temps,
+)
 
 MANIFEST = ".newsletter-site.json"
-LOCK = ".newsletter-site.lock"
+OLD_LOCK = ".newsletter-site.lock"  # where earlier versions kept the lock: inside the folder
 LOCK_TIMEOUT = 30.0  # seconds to wait for another build of the same folder
 
 
@@ -42,15 +53,19 @@ def update_folder(folder: Path, files: dict[str, bytes]) -> FolderUpdate:
         if not _safe(rel):
             raise ValueError(f"not a safe relative path: {rel!r}")  # a bug in the caller
     _refuse_foreign(folder, files, _manifest(folder))  # before creating anything
+    made = make_folders(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with _locked(folder):
             return _update(folder, files)
-    except OSError as exc:
-        raise NewsletterError(f"{exc.filename or folder}: cannot write: {exc.strerror}") from None
+    except BaseException as exc:
+        remove_folders(made)
+        if isinstance(exc, OSError) and not isinstance(exc, FileWriteError):
+            raise FileWriteError(exc.filename or folder, exc) from None
+        raise
 
 
 def _update(folder: Path, files: dict[str, bytes]) -> FolderUpdate:
+    _sweep(folder)
     old = _manifest(folder)
     _refuse_foreign(folder, files, old)
     report = FolderUpdate(folder)
@@ -60,10 +75,13 @@ def _update(folder: Path, files: dict[str, bytes]) -> FolderUpdate:
     stale = sorted(old - set(files))
     if not changed and not stale and (folder / MANIFEST).is_file():
         return report
-    staged = _stage(folder, changed)
-    _write_manifest(folder, old | set(files))
-    for tmp, target in staged:
-        os.replace(tmp, target)
+    staged = stage_files(folder, changed)
+    try:
+        _write_manifest(folder, old | set(files))
+    except BaseException:
+        discard(staged, [])
+        raise
+    replace_staged(staged)
     report.removed = _remove(folder, stale)
     _write_manifest(folder, set(files))
     return report
@@ -73,14 +91,40 @@ def _update(folder: Path, files: dict[str, bytes]) -> FolderUpdate:
 def _locked(folder: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
+    lock = lock_path(folder)
     try:
-        with FileLock(folder / LOCK, timeout=LOCK_TIMEOUT):
+        with FileLock(lock, timeout=LOCK_TIMEOUT):
             yield
     except Timeout:
         raise NewsletterError(
-            f"{folder}: another build is writing this folder (lock {LOCK} held)",
-            hint="wait for it to finish; if none is running, delete the lock file",
+            f"{folder}: another build is writing this folder (lock {lock} held)",
+            hint="wait for it to finish, then run this again",
         ) from None
+
+
+def lock_path(folder: Path) -> Path:
+    """The lock for updates of folder: .site.lock beside site/, outside what gets published.
+
+    Where the folder's parent cannot be written (a web root the user owns in a folder they do
+    not), the lock goes in a per-user folder in the system's temp folder instead.
+    """
+    resolved = folder.resolve()
+    if os.access(resolved.parent, os.W_OK):
+        return resolved.parent / f".{resolved.name}.lock"
+    private = Path(tempfile.gettempdir()) / f"newsletter-{os.getuid()}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    return private / f"{hashlib.sha256(str(resolved).encode()).hexdigest()[:20]}.lock"
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what a killed update left: its temp files, folders left empty, the old in-folder lock."""
+    with contextlib.suppress(FileNotFoundError):
+        (folder / OLD_LOCK).unlink()
+    for parent, _dirs, _files in os.walk(folder, topdown=False):
+        here = Path(parent)
+        if sweep_temps(here) and here != folder and not any(here.iterdir()):
+            with contextlib.suppress(OSError):
+                here.rmdir()
 
 
 def _safe(rel: str) -> bool:
@@ -88,7 +132,7 @@ def _safe(rel: str) -> bool:
     return (
         bool(rel) and not path.is_absolute() and "\\" not in rel
         and all(part not in ("", ".", "..") for part in rel.split("/"))
-        and rel not in (MANIFEST, LOCK)
+        and rel not in (MANIFEST, OLD_LOCK)
     )
 
 
@@ -139,35 +183,6 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _stage(folder: Path, changed: dict[str, bytes]) -> list[tuple[Path, Path]]:
-    """Write every changed file to a temp file beside its target; on any failure, undo it all."""
-    staged: list[tuple[Path, Path]] = []
-    made: list[Path] = []
-    try:
-        for rel, data in sorted(changed.items()):
-            target = folder / rel
-            for parent in reversed(target.parents):
-                if parent.is_relative_to(folder) and not parent.exists():
-                    parent.mkdir()
-                    made.append(parent)
-            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged.append((Path(name), target))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(name, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        for made_dir in reversed(made):
-            with contextlib.suppress(OSError):
-                made_dir.rmdir()
-        raise
-    return staged
-
-
 def _remove(folder: Path, stale: list[str]) -> list[str]:
     """Delete the stale files (never outside the folder) and the folders that leaves empty."""
     removed = []
@@ -187,3 +202,8 @@ def _remove(folder: Path, stale: list[str]) -> list[str]:
             except OSError:
                 break
     return removed
+
+
+def written_files(folder: Path) -> set[str]:
+    """The files the last update wrote into folder (from its manifest); empty when it has none."""
+    return _manifest(folder)

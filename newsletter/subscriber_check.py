@@ -1,7 +1,8 @@
 """`subscribers check`: every problem in the list with its line; --fix repairs the safe ones.
 
 Safe means no judgement is needed and nobody can end up mailed who was not before: an address
-written with spaces or an upper-case domain, a status in the wrong case, tags with stray
+written with spaces, an upper-case domain or decomposed accents (NFD), a name with a control
+character or a line break (made one line), a status in the wrong case, tags with stray
 separators, a date in another ISO 8601 form, and a repeated address whose rows agree (merged,
 the more restrictive status kept). An invalid address, an empty or unknown status, an unreadable
 date or repeated rows that disagree are reported and left for a person to decide.
@@ -10,12 +11,23 @@ date or repeated rows that disagree are reported and left for a person to decide
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.errors import SubscriberError
-from newsletter.subscriber_file import STATUS_RANK, Layout, email_key, iso_utc, shown, split_tags
+from newsletter.subscriber_file import (
+    STATUS_RANK,
+    Layout,
+    control_character,
+    email_key,
+    iso_utc,
+    normalize_email,
+    shown,
+    split_tags,
+    tidy_name,
+)
 from newsletter.subscriber_reader import ListReader
 from newsletter.subscriber_write import locked, patch_file
 
@@ -102,17 +114,19 @@ def _wide(report: CheckReport, line: int, what: str) -> None:
 
 def _check_row(layout: Layout, row: _Row, problems: list[Problem]) -> str:
     """Record this row's own problems, fixing its values where safe; return its address key."""
-    from email_validator import EmailNotValidError, validate_email
-
     index, values, line = layout.index, row.values, row.start
     email = values[index["email"]]
     try:
-        normal = validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        problems.append(Problem(line, f"{email!r} is not a valid address: {exc}"))
+        normal = normalize_email(email)
+    except SubscriberError as exc:
+        problems.append(Problem(line, exc.message))
         return email_key(email.strip())
     if normal != email:
-        _fix(row, index["email"], normal, problems, f"address {email!r} is written {normal!r}")
+        nfc = " (the same letters, composed: Unicode NFC)" if unicodedata.normalize("NFC", email) == normal else ""
+        _fix(row, index["email"], normal, problems, f"address {email!r} is written {normal!r}{nfc}")
+    if "name" in index and (found := control_character(name := values[index["name"]])):
+        _fix(row, index["name"], tidy_name(name), problems,
+             f"name {name!r} has a control character ({found!r}); it is written {tidy_name(name)!r}")
     if "status" in index:
         status = values[index["status"]]
         if status.strip().lower() in STATUS_RANK and status not in STATUS_RANK:

@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import csv
 import re
+import unicodedata
 from array import array
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -20,10 +21,14 @@ from typing import Any, TypeVar
 from newsletter.errors import SubscriberError
 from newsletter.subscriber_file import (
     ADDRESS_PATTERN,
+    ASCII_DOMAIN_PATTERN,
     CHECK_HINT,
     ENCODING_HINT,
     STATUS_RANK,
     Layout,
+    control_character,
+    email_key,
+    has_control,
     parse_header,
     plausible_address,
     shown,
@@ -32,6 +37,9 @@ from newsletter.subscriber_file import (
 _BLOCK = 4096  # rows whose addresses are checked together
 _SMALL_BLOCK = 256  # ...when the rows are kept too: small enough to stay in the CPU's cache
 _ADDRESSES = re.compile(f"(?:{ADDRESS_PATTERN}\n)*{ADDRESS_PATTERN}")
+_ASCII_DOMAINS = re.compile(f"(?:{ASCII_DOMAIN_PATTERN}\n)*{ASCII_DOMAIN_PATTERN}")
+_HEADER_HINT = ("names and addresses go into mail headers, where a control character (a line break too) "
+                "does not belong: edit the cell (or run 'newsletter subscribers check' to list every one)")
 _STATUSES = frozenset(STATUS_RANK)
 T = TypeVar("T")
 
@@ -46,7 +54,7 @@ class ListReader:
         except FileNotFoundError:
             raise SubscriberError(
                 f"{self.where}: no such file",
-                hint="add someone with 'newsletter subscribers add EMAIL' or bring a list in with 'import'",
+                hint="add someone with 'newsletter subscribers add ADDRESS' or bring a list in with 'import'",
             ) from None
         except OSError as exc:
             raise SubscriberError(f"{self.where}: cannot read it: {exc.strerror}") from None
@@ -108,9 +116,9 @@ class ListReader:
         time, so act on nothing until the iteration ends: a malformed list raises SubscriberError
         (with its line) before it does.
         """
-        ie, ist, width = self._positions()
+        ie, ist, width, inm = self._positions()
         block = _Block(self, frozenset())
-        emails, add_email = block.emails, block.emails.append
+        emails, add_email, add_name = block.emails, block.emails.append, block.names.append
         reader = csv.reader(self._file, delimiter=self.layout.delimiter, strict=True)
         with self._structure(reader):
             for row in reader:
@@ -119,6 +127,7 @@ class ListReader:
                 if ist is not None and row[ist] not in _STATUSES:
                     raise self._bad_status(row, reader.line_num)
                 add_email(row[ie])
+                add_name(row[inm])
                 if len(emails) >= _BLOCK:
                     block.check()
                 yield row
@@ -134,13 +143,14 @@ class ListReader:
         count and every change's scan go through here. The rows whose email key is in `want`
         are kept in self.found as key -> (first line, last line, values).
         """
-        ie, ist, width = self._positions()
+        ie, ist, width, inm = self._positions()
         wanted = _STATUSES if statuses is None else frozenset(statuses)
         if ist is None:  # a list without a status column is a list of active people
             wanted = _STATUSES if "active" in wanted else frozenset()
         out: list[T] = []
         keep, block, looking = out.append, _Block(self, frozenset(want)), bool(want)
         emails, add_email, add_row, add_end = block.emails, block.emails.append, block.rows.append, block.ends.append
+        add_name = block.names.append
         size = _SMALL_BLOCK if looking else _BLOCK  # a change's scan keeps its block of rows: keep it small
         reader = csv.reader(self._file, delimiter=self.layout.delimiter, strict=True)
         with self._structure(reader):
@@ -153,6 +163,7 @@ class ListReader:
                 elif status not in _STATUSES:
                     raise self._bad_status(row, reader.line_num)
                 add_email(row[ie])
+                add_name(row[inm])
                 if looking:  # to hand back the rows it wants, with their lines
                     add_row(row)
                     add_end(reader.line_num)
@@ -178,14 +189,15 @@ class ListReader:
         with ListReader(self.path) as again:
             ie = again.layout.index["email"]
             for start, end, row in again.records():
-                line = first.setdefault(row[ie].lower(), start)
+                line = first.setdefault(email_key(row[ie]), start)
                 if line != start:
                     return again.error(start, end, f"{row[ie]} is listed twice (first on line {line})")
         return SubscriberError(f"{self.where}: an address is listed twice", hint=CHECK_HINT)
 
-    def _positions(self) -> tuple[int, int | None, int]:
+    def _positions(self) -> tuple[int, int | None, int, int]:
+        """The email, status and name columns (the email's again if there is no name) and the width."""
         index = self.layout.index
-        return index["email"], index.get("status"), len(self.layout.fieldnames)
+        return index["email"], index.get("status"), len(self.layout.fieldnames), index.get("name", index["email"])
 
     def _blank(self, row: list[str], line_num: int) -> bool:
         """True for a blank row (to skip); pads a short one; raises for one too wide or with no address."""
@@ -245,13 +257,15 @@ class ListReader:
 
 
 class _Block:
-    """Addresses waiting to be checked together: their shape by one regex match over the block,
-    repeats by one set update (a per-row Python check would double the cost of reading)."""
+    """Addresses and names waiting to be checked together: addresses' shape by one regex match over
+    the block, control characters in names by one pass over their bytes, repeats by one set update
+    (a per-row Python check would double the cost of reading)."""
 
     def __init__(self, reader: ListReader, want: frozenset[str]) -> None:
         self.reader, self.want = reader, want
         self.seen: set[str] = set()
         self.emails: list[str] = []
+        self.names: list[str] = []  # the name column's values (the address's if there is none)
         self.ends = array("L")  # while looking: each row's reader.line_num (+1: its last line)
         self.rows: list[list[str]] = []  # only while looking for wanted rows
         self.done = 0  # rows checked in earlier blocks
@@ -260,12 +274,21 @@ class _Block:
         """Check the queued addresses (the caller appends to .emails and .ends), then empty the block."""
         emails, ends, reader = self.emails, self.ends, self.reader
         joined = "\n".join(emails)
-        if emails and _ADDRESSES.fullmatch(joined) is None:
+        international = bool(emails) and _ASCII_DOMAINS.fullmatch(joined) is None  # a domain not in ASCII?
+        if international and _ADDRESSES.fullmatch(joined) is None:
             i = next(i for i, e in enumerate(emails) if not plausible_address(e))
-            start, end = reader.span_of(self.done + i)
-            raise reader.error(start, end, f"{emails[i]!r} is not a valid address")
-        lowered = joined.lower()
-        keys = emails if lowered == joined else lowered.split("\n")  # usually nothing to lower
+            raise self._bad(i, emails[i], "address")
+        if has_control("".join(self.names)):
+            i = next(i for i, n in enumerate(self.names) if control_character(n))
+            raise self._bad(i, self.names[i], "name")
+        if joined.isascii():
+            lowered = joined.lower()
+            keys = emails if lowered == joined else lowered.split("\n")  # usually nothing to lower
+        elif not international:  # email_key at C speed: NFC, then lower
+            folded = unicodedata.normalize("NFC", joined).lower()
+            keys = emails if folded == joined else folded.split("\n")  # usually already NFC, lower case
+        else:  # a domain to turn into its A-label: rare
+            keys = [email_key(e) for e in emails]
         before = len(self.seen)
         self.seen.update(keys)
         if len(self.seen) - before != len(keys):
@@ -277,8 +300,19 @@ class _Block:
                 reader.found[key] = (*_span(row, ends[where[key]] + 1), row)
         self.done += len(emails)
         emails.clear()  # in place: the reading loop holds these lists' methods
+        self.names.clear()
         del ends[:]
         self.rows.clear()
+
+    def _bad(self, i: int, value: str, what: str) -> SubscriberError:
+        """The error for the i-th queued row, whose address or name (`what`) is refused."""
+        reader, start, end = self.reader, *self.reader.span_of(self.done + i)
+        found = control_character(value)
+        if found is None:
+            return reader.error(start, end, f"{value!r} is not a valid address")
+        breaks = f" (this row runs from line {start} to line {end})" if end > start else ""
+        return SubscriberError(f"{reader.where}:{start}: the {what} {value!r} contains a control character "
+                               f"({found!r}){breaks}", hint=_HEADER_HINT)
 
 
 def _span(row: list[str], end: int) -> tuple[int, int]:

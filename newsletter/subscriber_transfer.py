@@ -21,9 +21,10 @@ from pathlib import Path
 from newsletter.errors import SubscriberError
 from newsletter.importers import ImportBatch, ImportRow, read_export, validate_rows
 from newsletter.models import Subscriber
+from newsletter.subscriber_changes import FoundRows, clean_tags, find_rows
 from newsletter.subscriber_file import COLUMNS, STATUS_RANK, Layout, RowCodec, now_iso
 from newsletter.subscriber_write import atomic_text, commit, locked
-from newsletter.subscribers import FoundRows, clean_tags, find_rows, select_with_layout
+from newsletter.subscribers import select_with_layout
 
 EXPORT_FORMATS = ("csv", "json")
 _UNSAFE_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as a formula
@@ -74,7 +75,7 @@ def import_subscribers(
                 new.updated_at = now
                 edits[start] = (end, new)
         report.added, report.updated = len(append), len(edits)
-        have = (found.layout or Layout()).fieldnames
+        have = frozenset((found.layout or Layout()).fieldnames)
         report.new_columns = [c for c in batch.extra_columns if c not in have]
         if not dry_run:
             commit(path, found.layout, edits, append, batch.extra_columns)

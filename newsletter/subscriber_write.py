@@ -176,7 +176,8 @@ def commit(
     else:
         with ListReader(path) as reader:
             # A file without a status column lists active people: the new column must say so.
-            take = [(layout.index.get(n, -1) if n in COLUMNS else dict(layout.extras).get(n, -1),
+            extras = dict(layout.extras)
+            take = [(layout.index.get(n, -1) if n in COLUMNS else extras.get(n, -1),
                      "active" if n == "status" else "") for n in target.fieldnames]
             kept = _moved(reader.records(), take, edits, codec)
             write_rows(path, target, chain(kept, (codec.row(s) for s in append)))

@@ -1,7 +1,8 @@
 """The subscriber list: what the CLI and a send call to read it and change it.
 
 One CSV file (its format: subscriber_file; read by subscriber_reader, written by subscriber_write;
-imports and exports: subscriber_transfer; check and fix: subscriber_check). People who
+changed a few rows at a time by subscriber_changes; imports and exports: subscriber_transfer;
+check and fix: subscriber_check). People who
 leave stay as rows with their status, a tombstone, so that no import or command quietly brings
 them back: only `add --resubscribe` makes someone active again. Every change reads the file,
 decides, and writes it under the list's lock with one atomic replace; a change that fails leaves
@@ -15,31 +16,43 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.errors import SubscriberError
 from newsletter.models import Subscriber
+from newsletter.subscriber_changes import (
+    LEAVING,
+    AddResult,
+    FoundRows,
+    add_subscriber,
+    add_subscribers,
+    apply_statuses,
+    clean_name,
+    clean_tags,
+    find_rows,
+    forget_subscribers,
+    unsubscribe,
+)
 from newsletter.subscriber_file import (
     STATUS_RANK,
     Layout,
     RowCodec,
+    control_character,
     email_key,
     normalize_email,
-    now_iso,
     plausible_address,
 )
 from newsletter.subscriber_reader import ListReader
-from newsletter.subscriber_write import commit, locked, write_rows
+from newsletter.subscriber_write import locked, write_rows
 
 __all__ = [
-    "AddResult", "SubscriberList", "add_subscriber", "apply_statuses", "clean_tags",
-    "count_subscribers", "forget_subscribers", "iter_active", "load_subscribers",
-    "normalize_email", "save_subscribers", "select_subscribers", "unsubscribe",
+    "LEAVING", "AddResult", "FoundRows", "SubscriberList", "add_subscriber", "add_subscribers", "apply_statuses",
+    "clean_name", "clean_tags", "count_subscribers", "find_rows", "forget_subscribers", "iter_active",
+    "load_subscribers", "normalize_email", "save_subscribers", "select_subscribers", "unsubscribe",
 ]
 
-LEAVING = ("unsubscribed", "bounced", "complained")
 
 
 @dataclass
@@ -49,24 +62,6 @@ class SubscriberList:
     rows: list[Subscriber]
     fieldnames: list[str]
     layout: Layout = field(default_factory=Layout, compare=False, repr=False)  # dialect to write back
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """What add_subscriber did: 'added', 'resubscribed', 'updated' (tags or a name), 'unchanged'."""
-
-    outcome: str
-    subscriber: Subscriber
-    previous_status: str = ""
-
-
-@dataclass
-class FoundRows:
-    """The rows a change is about, found by one strict read of the whole list."""
-
-    layout: Layout | None  # None: the file is missing or empty
-    rows: dict[str, tuple[int, int, Subscriber]]  # email key -> (first line, last line, row)
-    keys: set[str] = field(default_factory=set)  # every address on the list, as email keys
 
 
 @contextlib.contextmanager
@@ -131,124 +126,6 @@ def count_subscribers(path: Path, status: str | None = "active", tag: str | None
         return sum(1 for row in reader.checked() if keep(row))
 
 
-def add_subscriber(
-    path: Path,
-    email: str,
-    *,
-    name: str = "",
-    tags: Iterable[str] = (),
-    resubscribe: bool = False,
-    source: str = "cli",
-) -> AddResult:
-    """Add an active subscriber; an address already there is reported and given the new tags.
-
-    Someone who unsubscribed, bounced or complained is refused (SubscriberError) unless
-    `resubscribe` is true. Creates the file if it does not exist.
-    """
-    address, wanted_tags, name = normalize_email(email), clean_tags(tags), name.strip()
-    key = email_key(address)
-    with locked(path):
-        found = find_rows(path, {key}, must_exist=False)
-        if key not in found.rows:
-            now = now_iso()
-            new = Subscriber(address, name, "active", wanted_tags, now, now, source)
-            commit(path, found.layout, {}, [new])
-            return AddResult("added", new)
-        start, end, old = found.rows[key]
-        if old.status != "active" and not resubscribe:
-            since = f" since {old.updated_at[:10]}" if old.updated_at else ""
-            raise SubscriberError(
-                f"{old.email} has status {old.status}{since}: not resubscribed",
-                hint="if they asked to come back, run this again with --resubscribe",
-            )
-        new = replace(old, status="active", name=old.name or name, tags=_union(old.tags, wanted_tags))
-        if new == old:
-            return AddResult("unchanged", old)
-        new.updated_at = now_iso()
-        commit(path, found.layout, {start: (end, new)})
-        outcome = "updated" if old.status == "active" else "resubscribed"
-        return AddResult(outcome, new, old.status)
-
-
-def unsubscribe(path: Path, emails: Iterable[str]) -> list[tuple[str, str, str]]:
-    """Mark these addresses unsubscribed (rows are kept); return (email, old, new) for each.
-
-    An address not on the list is an error and nothing changes. Someone who complained keeps
-    that status (the more restrictive one wins; see STATUS_RANK).
-    """
-    wanted = {normalize_email(e): "unsubscribed" for e in emails}
-    return _set_statuses(path, wanted, known_only=True, where="unsubscribe")
-
-
-def apply_statuses(path: Path, changes: Mapping[str, str], source: str) -> list[tuple[str, str, str]]:
-    """Set statuses reported by `source` (e.g. 'sendgrid') on addresses already on the list.
-
-    changes maps an email to unsubscribed, bounced or complained. Under the lock and atomically;
-    the more restrictive status wins, nobody is reactivated, nothing is deleted, and addresses
-    not on the list are ignored. Returns (email, old, new) for the rows that changed. `source`
-    names the reporter in error messages; a row's own `source` (where it came from) is kept.
-    """
-    done = _set_statuses(path, changes, known_only=False, where=source)
-    return [change for change in done if change[1] != change[2]]
-
-
-def forget_subscribers(path: Path, emails: Iterable[str]) -> list[str]:
-    """Delete these rows entirely (an erasure request); an address not on the list is an error."""
-    keys = {email_key(normalize_email(e)) for e in emails}
-    with locked(path):
-        found = find_rows(path, keys, must_exist=True)
-        _refuse_unknown(keys, found)
-        commit(path, found.layout, {start: (end, None) for start, end, _ in found.rows.values()})
-    return [sub.email for _, _, sub in found.rows.values()]
-
-
-def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Tags trimmed, without empties or repeats; a tag with ';' (the separator) is refused."""
-    cleaned = [t.strip() for t in tags if t.strip()]
-    for tag in cleaned:
-        if ";" in tag:
-            raise SubscriberError(f"tag {tag!r} contains ';', which separates tags in the file")
-    return tuple(dict.fromkeys(cleaned))
-
-
-def _set_statuses(
-    path: Path, changes: Mapping[str, str], *, known_only: bool, where: str
-) -> list[tuple[str, str, str]]:
-    wanted: dict[str, str] = {}
-    for email, status in changes.items():
-        if status not in LEAVING:
-            raise SubscriberError(
-                f"{where}: {email}: cannot set status {status!r} (only {', '.join(LEAVING)})",
-                hint="to bring someone back, use 'newsletter subscribers add EMAIL --resubscribe'",
-            )
-        key = email_key(email.strip())
-        wanted[key] = _stricter(wanted.get(key, "active"), status)
-    with locked(path):
-        found = find_rows(path, wanted.keys(), must_exist=True)
-        if known_only:
-            _refuse_unknown(wanted, found)
-        edits, done, now = {}, [], now_iso()
-        for key in [k for k in wanted if k in found.rows]:  # in the order asked
-            start, end, old = found.rows[key]
-            status = _stricter(old.status, wanted[key])
-            if status != old.status:
-                edits[start] = (end, replace(old, status=status, updated_at=now))
-            done.append((old.email, old.status, status))
-        commit(path, found.layout, edits)
-    return done
-
-
-def find_rows(path: Path, keys: Collection[str], *, must_exist: bool) -> FoundRows:
-    """Read the whole list strictly and pick out the rows with these email keys."""
-    if not must_exist and not path.exists():
-        return FoundRows(None, {})
-    with ListReader(path) as reader:
-        reader.collect(bool, statuses=(), want=keys)
-        make = RowCodec(reader.layout).subscriber
-        rows = {key: (start, end, make(row)) for key, (start, end, row) in reader.found.items()}
-        return FoundRows(None if reader.empty else reader.layout, rows, reader.keys)
-
-
 def select_with_layout(
     path: Path, statuses: Collection[str] | None, tag: str | None
 ) -> tuple[Layout, list[Subscriber]]:
@@ -282,18 +159,13 @@ def _statuses(statuses: Collection[str] | None) -> frozenset[str] | None:
     return frozenset(statuses)
 
 
-def _refuse_unknown(keys: Iterable[str], found: FoundRows) -> None:
-    missing = [k for k in keys if k not in found.rows]
-    if missing:
-        more = f" (nor are {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise SubscriberError(f"{missing[0]} is not on the list{more}; nothing changed")
-
-
 def _refuse_bad_rows(rows: Iterable[Subscriber]) -> None:
     seen: set[str] = set()
     for number, row in enumerate(rows, 1):
         if not plausible_address(row.email):
             raise SubscriberError(f"row {number}: {row.email!r} is not a valid address")
+        if control_character(row.name):
+            raise SubscriberError(f"row {number}: the name {row.name!r} contains a control character")
         if row.status not in STATUS_RANK:
             raise SubscriberError(f"row {number}: unknown status {row.status!r}")
         if email_key(row.email) in seen:
@@ -302,9 +174,3 @@ def _refuse_bad_rows(rows: Iterable[Subscriber]) -> None:
         clean_tags(row.tags)
 
 
-def _stricter(a: str, b: str) -> str:
-    return a if STATUS_RANK[a] >= STATUS_RANK[b] else b
-
-
-def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-    return a if not b else tuple(dict.fromkeys(a + b))

@@ -68,7 +68,7 @@ x = 1
     assert f"{path}: [newsletter] colour: unknown key" in problems
     assert f"{path}: [sender] from: required value is missing" in problems
     assert f"{path}: unknown section [bogus]" in problems
-    assert "NEWSLETTER_SMTP__PORT: expected an integer, got 'not-a-number'" in problems
+    assert "NEWSLETTER_SMTP__PORT: [smtp] port: expected an integer, got 'not-a-number'" in problems
     assert len(info.value.problems) >= 5
 
 

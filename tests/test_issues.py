@@ -23,9 +23,7 @@ def test_seed_front_matter() -> None:
 
 
 def test_seed_is_faithful_to_the_original_text() -> None:
-    seed = (SEED.parents[2] / "shared" / "seeds" / "000_865110d913666294.txt")
-    if not seed.exists():
-        seed = SEED.parents[1].parent / "shared" / "seeds" / "000_865110d913666294.txt"
+    seed = Path(__file__).parent / "fixtures" / "seed" / "000_865110d913666294.txt"
     body = parse_issue(SEED).body
     lines = seed.read_text(encoding="utf-8").splitlines()
     for line in lines[2:]:

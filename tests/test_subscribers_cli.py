@@ -66,7 +66,7 @@ def test_remove_needs_forget_and_then_deletes_the_row(newsletter_dir: Path, runn
     before = lst.read_bytes()
     result = run(runner, "remove", "marek@example.net")
     assert one_error_line(result) == "error: remove deletes rows for good, so it needs --forget; nothing was removed"
-    assert "unsubscribe EMAIL" in result.stderr and lst.read_bytes() == before
+    assert "unsubscribe ADDRESS" in result.stderr and lst.read_bytes() == before
     assert ok(runner, "remove", "marek@example.net", "--forget") == (
         "Forgot marek@example.net (row deleted; a later import could add them again).\n")
     assert "marek@example.net" not in statuses(lst) and len(statuses(lst)) == 11

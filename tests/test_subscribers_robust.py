@@ -105,6 +105,7 @@ def test_kills_at_random_moments_never_leave_a_mix(tmp_path: Path) -> None:
 
 
 _TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
+_NAME = st.text(st.characters(exclude_categories=["Cs", "Cc"]), max_size=12)  # issue 9: no control characters
 _LINE = st.text(st.characters(exclude_categories=("Cs", "Zl", "Zp", "Cc"), exclude_characters=";\x85"), max_size=8)
 _EMAIL = st.from_regex(r"[a-z0-9][a-z0-9_+-]{0,8}@[a-z0-9]{1,8}\.[a-z]{2,4}", fullmatch=True)
 _TAGS = st.lists(_LINE.map(str.strip).filter(bool), max_size=3, unique=True).map(tuple)
@@ -116,7 +117,7 @@ _EXTRA_NAMES = st.lists(
 def subscriber_lists(draw: st.DrawFn) -> SubscriberList:
     extras = draw(_EXTRA_NAMES)
     emails = draw(st.lists(_EMAIL, min_size=0, max_size=12, unique_by=str.lower))
-    rows = [Subscriber(email, draw(_TEXT), draw(st.sampled_from(SUBSCRIBER_STATUSES)), draw(_TAGS), draw(_TEXT),
+    rows = [Subscriber(email, draw(_NAME), draw(st.sampled_from(SUBSCRIBER_STATUSES)), draw(_TAGS), draw(_TEXT),
                        draw(_TEXT), draw(_TEXT), {name: draw(_TEXT) for name in extras})
             for email in emails]
     order = draw(st.permutations([*COLUMNS, *extras]))  # the writer's own columns anywhere

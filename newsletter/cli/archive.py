@@ -22,7 +22,8 @@ LISTED = 20  # written files named one per line; a full rebuild of a long archiv
 def archive(
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Output folder (default: [archive] out, i.e. site/).", show_default=False),
+        typer.Option("--out", "-o", help="Output folder (default: [archive] out, i.e. site/).", show_default=False,
+                     metavar="DIR"),
     ] = None,
     include_drafts: Annotated[
         bool,

@@ -25,11 +25,13 @@ ConfigOption = Annotated[
         envvar="NEWSLETTER_CONFIG",
         dir_okay=False,
         show_default=False,
+        metavar="PATH",
     ),
 ]
 SubscribersOption = Annotated[
     Path | None,
-    typer.Option("--subscribers", help="Subscriber CSV (default: [subscribers] file).", show_default=False),
+    typer.Option("--subscribers", help="Subscriber CSV (default: [subscribers] file).", show_default=False,
+                 metavar="PATH"),
 ]
 
 
@@ -78,8 +80,10 @@ def plural(n: int, word: str, plural_form: str = "") -> str:
 
 
 def kb(n: int) -> str:
-    """A byte count as people read it."""
-    return f"{n / 1024:.1f} KB"
+    """A byte count as people read it: KB of 1000 bytes, as check and the preview show sizes."""
+    from newsletter.checks import kb as checks_kb
+
+    return checks_kb(n)
 
 
 def print_checks(report: object, *, verbose: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""Issue commands: build, check, new, init."""
+"""Issue commands: build, check, new, init, issues."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Annotated
 import typer
 
 from newsletter.cli import app
-from newsletter.cli.common import ConfigOption, echo, handles_errors, kb, print_checks, settings_for
+from newsletter.cli.common import ConfigOption, echo, handles_errors, kb, plural, print_checks, settings_for
 
-IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.")]
+IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
 
 
 @app.command()
 @handles_errors
 def build(
     issue: IssueArgument,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("build"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", metavar="DIR")] = Path("build"),
     config: ConfigOption = None,
 ) -> None:
     """Render an issue to DIR/<slug>/email.html, email.txt and message.eml, and check it.
@@ -35,6 +35,7 @@ def build(
     echo(f"Built {result.issue.slug}: {result.rendered.subject}")
     for name, size in result.files.items():
         echo(f"  {result.folder / name}  {kb(size)}")
+    echo(f"  {result.report.size_summary}")
     print_checks(result.report, verbose=False)
     if result.report.errors:
         raise typer.Exit(1)
@@ -63,27 +64,35 @@ def check(issue: IssueArgument, config: ConfigOption = None) -> None:
 @app.command()
 @handles_errors
 def new(
-    title: Annotated[str, typer.Argument(help="The new issue's title.")],
+    title: Annotated[str, typer.Argument(help="The new issue's title.", metavar="TITLE")],
+    slug: Annotated[
+        str | None,
+        typer.Option("--slug", help="Its slug (default: made from the title).", metavar="SLUG", show_default=False),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create issues/<today>-<slug>.md with its front matter filled in (status: draft).
 
-    Example: newsletter new "The Logic of Colour"
+    The slug names the issue's page, ledger and build folder: a slug another issue has is refused.
+
+    Example: newsletter new "The Logic of Colour" --slug logic-of-colour
     """
     from newsletter.issues import new_issue
 
     settings = settings_for(config)
-    path = new_issue(settings.issues_dir, title)
+    path = new_issue(settings.issues_dir, title, slug=slug)
     echo(f"Created {os.path.relpath(path)}")
 
 
 @app.command()
 @handles_errors
 def init(
-    folder: Annotated[Path, typer.Argument(help="Folder for the new newsletter.")] = Path("."),
-    name: Annotated[str, typer.Option("--name", help="The newsletter's name.")] = "My Newsletter",
+    folder: Annotated[Path, typer.Argument(help="Folder for the new newsletter.", metavar="DIR")] = Path("."),
+    name: Annotated[str, typer.Option("--name", help="The newsletter's name.", metavar="NAME")] = "My Newsletter",
 ) -> None:
-    """Create a newsletter folder: a commented newsletter.toml, issues/, subscribers.csv.
+    """Create a newsletter folder: a commented newsletter.toml, issues/, subscribers.csv, .gitignore.
+
+    It never overwrites a file; run it again to finish an init that was interrupted.
 
     Example: newsletter init my-letter --name "The Long Read"
     """
@@ -92,3 +101,35 @@ def init(
     for path in init_newsletter(folder, name):
         echo(f"Created {os.path.relpath(path)}")
     echo("Next: edit newsletter.toml, then: newsletter new \"Your first issue\"")
+
+
+@app.command("issues")
+@handles_errors
+def issues_(config: ConfigOption = None) -> None:
+    """List every issue: date, status, how many got it (from the ledger), slug and title.
+
+    Exit status 1 if an issue file does not parse or shares its slug with another.
+
+    Example: newsletter issues
+    """
+    from newsletter.issue_list import issue_rows
+
+    rows = issue_rows(settings_for(config))
+    table = [("DATE", "STATUS", "SENT", "SLUG", "TITLE")] + [
+        (r.issue.date.isoformat(), r.issue.status, f"{r.sent:,}" if r.sent else "-", r.issue.slug, r.issue.title)
+        for r in rows if r.issue is not None
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        echo("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]),
+                        row[3].ljust(widths[3]), row[4]]).rstrip())
+    for r in rows:
+        if r.issue is not None and (r.failed or r.in_doubt):
+            echo(f"{r.issue.slug}: {r.failed:,} failed, {r.in_doubt:,} in doubt "
+                 f"(newsletter status {r.issue.slug} tells more)")
+    problems = [r.problem for r in rows if r.problem]
+    for problem in problems:
+        echo(f"error: {problem}", err=True)
+    echo(plural(len(rows), "issue"))
+    if problems:
+        raise typer.Exit(1)

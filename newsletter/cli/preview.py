@@ -63,7 +63,8 @@ def _announce(server: PreviewServer, url: str, no_open: bool) -> None:
 @app.command()
 @handles_errors
 def preview(
-    issue: Annotated[str | None, typer.Argument(help="Open this issue (slug or path); default: the index.")] = None,
+    issue: Annotated[str | None, typer.Argument(help="Open this issue (slug or path); default: the index.",
+                                                metavar="ISSUE")] = None,
     port: Annotated[int | None, typer.Option("--port", "-p", min=0, max=65535, show_default=False,
                                              help="Port (default 8471, or the next free one; 0: any).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback "

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from newsletter.config import Settings
     from newsletter.providers import Credentials
 
-IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.")]
+IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
 
 
 class ProviderName(StrEnum):
@@ -103,9 +103,11 @@ def send(
 def status(issue: IssueArgument, subscribers: SubscribersOption = None, config: ConfigOption = None) -> None:
     """Show from the ledger how many got an issue, failed, are in doubt or are not yet sent.
 
+    An outbox rehearsal is shown apart: its files were delivered to nobody.
+
     Example: newsletter status the-fear-of-entering-the-room
     """
-    from newsletter.send import send_status
+    from newsletter.send_status import send_status
 
     show_status(send_status(settings_for(config), issue, subscribers))
 

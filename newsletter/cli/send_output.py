@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from newsletter.batching import BatchProgress, SendEvents
     from newsletter.models import SendReport
     from newsletter.scheduling import CancelResult
-    from newsletter.send import SendPlan, SendStatus
+    from newsletter.send import SendPlan
+    from newsletter.send_status import SendStatus
     from newsletter.sync import SyncResult
 
 SHOWN = 20  # addresses listed before "... and N more"
@@ -33,8 +34,7 @@ def _rel(path: Path) -> str:
 def _where(plan: SendPlan) -> str:
     s = plan.settings
     if plan.provider == "outbox":
-        folder = s.path(s.delivery.outbox_dir) / plan.issue.slug
-        return f"outbox -> {_rel(folder / 'test' if plan.options.test else folder)}/"
+        return f"outbox -> {_rel(plan.outbox)}/ (a rehearsal: nothing is delivered)"
     if plan.provider == "smtp":
         return f"smtp -> {s.smtp.host}:{s.smtp.port} ({s.smtp.security})"
     return f"sendgrid -> {s.sendgrid.host}"
@@ -50,7 +50,10 @@ def show_plan(plan: SendPlan) -> bool:
     who = ("test address", "test addresses") if plan.options.test else ("recipient", "recipients")
     echo(f"Recipients: {plural(n, *who)} now, in {plural(batches, 'batch', 'batches')}" if n
          else "Recipients: nobody left to send to")
-    if not plan.options.test:
+    if plan.rehearsal and not plan.options.test:
+        echo(f"Outbox:     {plan.already_sent:,} already written, {len(plan.failed_before):,} failed earlier, "
+             f"{plan.left_for_later:,} left for later")
+    elif not plan.options.test:
         echo(f"Ledger:     {plan.already_sent:,} already sent, {len(plan.in_doubt):,} in doubt, "
              f"{len(plan.failed_before):,} failed earlier, {plan.left_for_later:,} left for later")
     if plan.send_at:
@@ -85,8 +88,13 @@ def confirm(plan: SendPlan, yes: bool) -> None:
         return
     if not stdin_is_terminal():
         raise SendError("not a terminal, so nobody can confirm: refusing to send", hint="add --yes to send anyway")
-    if not typer.confirm(f"Send to {plural(len(plan.recipients), 'person', 'people')} now?", default=False):
-        echo("Nothing sent.")
+    if plan.rehearsal:
+        question = (f"Write {plural(len(plan.recipients), 'message')} to {_rel(plan.outbox)}/ "
+                    "(a rehearsal: nothing is delivered)?")
+    else:
+        question = f"Send to {plural(len(plan.recipients), 'person', 'people')} now?"
+    if not typer.confirm(question, default=False):
+        echo("Nothing written." if plan.rehearsal else "Nothing sent.")
         raise typer.Exit(1)
 
 
@@ -98,34 +106,31 @@ def progress_events(plan: SendPlan) -> Iterator[SendEvents]:
     if not plan.recipients:
         yield SendEvents()
         return
+    done = "written" if plan.rehearsal else "sent"
     if not sys.stdout.isatty():
-        yield SendEvents(on_batch=_plain_batch, on_wait=_plain_wait)
+        yield SendEvents(on_batch=lambda p: echo(_batch_line(p, done)), on_wait=_plain_wait)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as progress:
+    with Progress(TextColumn("Writing" if plan.rehearsal else "Sending"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("send", total=len(plan.recipients))
 
         def on_batch(p: BatchProgress) -> None:
             progress.advance(task, p.size)
             if p.failed or p.in_doubt:
-                progress.console.print(_batch_line(p))
+                progress.console.print(_batch_line(p, done))
 
         yield SendEvents(on_batch=on_batch, on_wait=lambda s, why: progress.console.print(_wait_line(s, why)))
 
 
-def _batch_line(p: BatchProgress) -> str:
+def _batch_line(p: BatchProgress, done: str = "sent") -> str:
     extra = f", {p.in_doubt:,} in doubt" if p.in_doubt else ""
-    return f"batch {p.number}/{p.total}: {p.sent:,} sent, {p.failed:,} failed{extra}"
+    return f"batch {p.number}/{p.total}: {p.sent:,} {done}, {p.failed:,} failed{extra}"
 
 
 def _wait_line(seconds: float, why: str) -> str:
     return f"  waiting {seconds:.1f} s: {why}"
-
-
-def _plain_batch(p: BatchProgress) -> None:
-    echo(_batch_line(p))
 
 
 def _plain_wait(seconds: float, why: str) -> None:
@@ -140,20 +145,28 @@ def _addresses(label: str, items: Sequence[str]) -> None:
 
 
 def show_report(plan: SendPlan, report: SendReport) -> int:
-    """Print what the send did; return the exit status (0 only when nothing failed or is in doubt)."""
-    if not (report.sent or report.failed or report.in_doubt or report.stopped or report.test):
-        echo(f"Nothing to send: {report.skipped:,} already sent.")
-    elif report.test:
+    """Print what the send did; return the exit status.
+
+    0 only when nothing failed (in this run or an earlier one not retried) and nothing is in doubt.
+    """
+    if report.test:
         echo(f"Test send: {report.sent:,} sent, {len(report.failed):,} failed (nothing recorded in the ledger)")
+    elif report.rehearsal:
+        _rehearsal_summary(plan, report)
+    elif not (report.sent or report.failed or report.in_doubt or report.stopped):
+        earlier = f", {report.failed_before:,} failed earlier" if report.failed_before else ""
+        echo(f"Nothing to send: {report.skipped:,} already sent{earlier}.")
     else:
         echo(f"Sent {report.sent:,}, skipped {report.skipped:,} (already sent), failed {len(report.failed):,}, "
              f"in doubt {len(report.in_doubt):,} ({report.elapsed:.1f} s)")
     _addresses("failed", [f"{e}: {why}" for e, why in report.failed.items()])
     _addresses("in doubt", report.in_doubt)
-    if report.in_doubt:
+    if report.in_doubt and report.rehearsal:
+        echo("  (the run stopped while writing them; a rerun writes them again)")
+    elif report.in_doubt:
         echo("  (the provider may have accepted them; to send again anyway: "
              f"newsletter send {plan.issue.slug} --resend-pending)")
-    if report.failed:
+    if report.failed or report.failed_before:
         echo(f"  (to retry them: newsletter send {plan.issue.slug} --retry-failed)")
     if report.scheduled_for:
         echo(f"Scheduled for {report.scheduled_for}; to cancel: newsletter cancel {plan.issue.slug}")
@@ -163,7 +176,24 @@ def show_report(plan: SendPlan, report: SendReport) -> int:
         echo(f"{_rel(plan.issue.path)}: status is now sent.")
     if report.stopped:
         echo(f"error: the send stopped: {report.stopped}; {report.not_attempted:,} not sent", err=True)
-    return 0 if not (report.failed or report.in_doubt or report.stopped) else 1
+    return 0 if not (report.failed or report.in_doubt or report.stopped or report.failed_before) else 1
+
+
+def _rehearsal_summary(plan: SendPlan, report: SendReport) -> None:
+    """What an outbox run wrote, and that it delivered nothing."""
+    folder = f"{_rel(plan.outbox)}/"
+    problems = "".join(f", {what}" for what in (
+        f"{len(report.failed):,} failed" if report.failed else "",
+        f"{len(report.in_doubt):,} in doubt" if report.in_doubt else "",
+        f"{report.failed_before:,} failed earlier" if report.failed_before else "") if what)
+    if not (report.sent or report.failed or report.in_doubt or report.stopped):
+        echo(f"Nothing to write: {plural(report.skipped, 'message is', 'messages are')} in {folder} already"
+             f"{problems}; nothing was delivered.")
+    else:
+        there = f" ({report.skipped:,} there already)" if report.skipped else ""
+        echo(f"Wrote {plural(report.sent, 'message')} to {folder}{there}{problems}; nothing was delivered "
+             f"({report.elapsed:.1f} s).")
+    echo(f"To deliver it: newsletter send {plan.issue.slug} --provider smtp (or sendgrid)")
 
 
 def show_status(status: SendStatus) -> None:
@@ -183,6 +213,9 @@ def show_status(status: SendStatus) -> None:
         echo(f"  run {run.at}  {run.provider:<8}  {sent:,} sent{extra}")
     _addresses("failed", [f"{e}: {why}" for e, why in status.failed.items()])
     _addresses("in doubt", status.in_doubt)
+    if status.outbox is not None:
+        echo(f"  rehearsal     {plural(status.rehearsed, 'message')} written to {_rel(status.outbox)}/ "
+             "(delivered to nobody)")
 
 
 def show_cancel(result: CancelResult) -> int:

@@ -56,7 +56,10 @@ class ImportFormat(StrEnum):
     csv = "csv"
 
 
-EmailsArgument = Annotated[list[str], typer.Argument(help="One or more addresses.", show_default=False)]
+EmailsArgument = Annotated[
+    list[str], typer.Argument(help="One or more addresses ('Name <ADDRESS>' too).", metavar="ADDRESS",
+                              show_default=False)
+]
 StatusOption = Annotated[Status | None, typer.Option("--status", help="Only people with this status.")]
 TagOption = Annotated[str | None, typer.Option("--tag", metavar="TAG", help="Only people with this tag.")]
 TagsOption = Annotated[
@@ -80,28 +83,55 @@ def list_path(config: Path | None, subscribers: Path | None) -> Path:
 @subscribers_app.command()
 @handles_errors
 def add(
-    email: Annotated[str, typer.Argument(help="The address to add.", show_default=False)],
-    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Their name.")] = "",
+    people: Annotated[list[str], typer.Argument(
+        help="One or more addresses, each 'ADDRESS' or 'Name <ADDRESS>'.", metavar="ADDRESS",
+        show_default=False)],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Their name (one address only).")] = "",
     tag: TagsOption = None,
     resubscribe: Annotated[bool, typer.Option(
         "--resubscribe", help="Make someone who unsubscribed, bounced or complained active again.")] = False,
     subscribers: SubscribersOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Add an active subscriber; an address already on the list is reported, not repeated.
+    """Add active subscribers; an address already on the list is reported, not repeated.
 
     Someone who unsubscribed, bounced or complained stays that way unless you pass --resubscribe
-    (do that only when they asked to come back).
+    (do that only when they asked to come back). Several people are added together or, if one
+    of them is refused, not at all.
 
     Example: newsletter subscribers add ada@example.com --name "Ada Lovelace" --tag founding
-    """
-    from newsletter.subscribers import add_subscriber
 
-    result = add_subscriber(list_path(config, subscribers), email, name=name, tags=tag or (), resubscribe=resubscribe)
-    sub, tags = result.subscriber, ", ".join(result.subscriber.tags) or "none"
-    echo({"added": f"Added {sub.email}.", "unchanged": f"{sub.email} is already subscribed.",
-          "updated": f"{sub.email} is already subscribed; now tagged {tags}.",
-          "resubscribed": f"Resubscribed {sub.email} (was {result.previous_status})."}[result.outcome])
+    Example: newsletter subscribers add "Grace Hopper <grace@example.org>" jon@example.com
+    """
+    from newsletter.subscribers import add_subscribers
+
+    path = list_path(config, subscribers)
+    results = add_subscribers(path, _named(people, name), tags=tag or (), resubscribe=resubscribe)
+    for result in results:
+        sub, tags = result.subscriber, ", ".join(result.subscriber.tags) or "none"
+        echo({"added": f"Added {sub.email}.", "unchanged": f"{sub.email} is already subscribed.",
+              "updated": f"{sub.email} is already subscribed; now tagged {tags}.",
+              "resubscribed": f"Resubscribed {sub.email} (was {result.previous_status})."}[result.outcome])
+
+
+def _addresses(people: list[str]) -> list[str]:
+    """The address of each argument, 'ADDRESS' or 'Name <ADDRESS>' (as copied from a mail client)."""
+    from newsletter.subscriber_file import split_mailbox
+
+    return [split_mailbox(text)[0] for text in people]
+
+
+def _named(people: list[str], name: str) -> list[tuple[str, str]]:
+    """(address, name) for each argument, 'ADDRESS' or 'Name <ADDRESS>'; --name for a lone address."""
+    from newsletter.subscriber_file import split_mailbox
+
+    if name and len(people) > 1:
+        raise SubscriberError("--name names one person, but several addresses were given",
+                              hint="give each their name as 'Name <ADDRESS>'")
+    pairs = [split_mailbox(text) for text in people]
+    if name and pairs[0][1] and pairs[0][1] != name.strip():
+        raise SubscriberError(f"two names for {pairs[0][0]}: {pairs[0][1]!r} and --name {name!r}")
+    return [(address, own or name) for address, own in pairs]
 
 
 @subscribers_app.command()
@@ -113,7 +143,7 @@ def unsubscribe(emails: EmailsArgument, subscribers: SubscribersOption = None, c
     """
     from newsletter.subscribers import unsubscribe as unsubscribe_people
 
-    for email, old, new in unsubscribe_people(list_path(config, subscribers), emails):
+    for email, old, new in unsubscribe_people(list_path(config, subscribers), _addresses(emails)):
         same = f"{email} already has status {old}; left as it is."
         echo(same if old == new else f"Unsubscribed {email} (was {old}).")
 
@@ -138,10 +168,10 @@ def remove(
     if not forget:
         raise SubscriberError(
             "remove deletes rows for good, so it needs --forget; nothing was removed",
-            hint="to stop writing to someone, use 'newsletter subscribers unsubscribe EMAIL': it keeps their "
+            hint="to stop writing to someone, use 'newsletter subscribers unsubscribe ADDRESS': it keeps their "
             "row so no import brings them back. Use 'remove --forget' for an erasure request.",
         )
-    for email in forget_subscribers(list_path(config, subscribers), emails):
+    for email in forget_subscribers(list_path(config, subscribers), _addresses(emails)):
         echo(f"Forgot {email} (row deleted; a later import could add them again).")
 
 
@@ -156,6 +186,8 @@ def list_(
 ) -> None:
     """List subscribers (every status unless --status). Use --format csv for a big list.
 
+    CSV is written as export writes it: a cell that begins with = + - or @ gets a leading '.
+
     Example: newsletter subscribers list --status active --tag film
     """
     from newsletter.subscriber_transfer import export_subscribers
@@ -165,7 +197,7 @@ def list_(
     if fmt is ListFormat.table:
         _print_table(select_subscribers(path, statuses, tag))
         return
-    for chunk in export_subscribers(path, fmt=fmt.value, statuses=statuses, tag=tag, spreadsheet_safe=False)[1]:
+    for chunk in export_subscribers(path, fmt=fmt.value, statuses=statuses, tag=tag)[1]:  # as safe as export
         typer.echo(chunk, nl=False)
 
 
@@ -201,12 +233,14 @@ def stats(subscribers: SubscribersOption = None, config: ConfigOption = None) ->
 @subscribers_app.command("import")
 @handles_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="The export: a CSV, or Mailchimp's ZIP.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="The export: a CSV, or Mailchimp's ZIP.", metavar="PATH",
+                                         show_default=False)],
     fmt: Annotated[ImportFormat, typer.Option("--format", help="Whose export (auto: from its header).")] = (
         ImportFormat.auto),
     tag: TagsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="The file's encoding, if not UTF-8.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", metavar="ENCODING",
+                                                 help="The file's encoding, if not UTF-8.")] = None,
     subscribers: SubscribersOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -229,7 +263,7 @@ def import_(
 def export(
     status: StatusOption = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).",
-                                                dir_okay=False)] = None,
+                                                metavar="PATH", dir_okay=False)] = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or json.")] = ExportFormat.csv,
     tag: TagOption = None,
     subscribers: SubscribersOption = None,
@@ -319,7 +353,8 @@ def _print_import(report: ImportReport) -> None:
     for note in report.notes:
         echo(f"  note: {note}")
     if report.new_columns:
-        echo(f"  new columns: {', '.join(report.new_columns)}")
+        more = f" and {len(report.new_columns) - 20:,} more" if len(report.new_columns) > 20 else ""
+        echo(f"  new columns: {', '.join(report.new_columns[:20])}{more}")
     if report.dry_run:
         echo("Dry run: nothing was written.")
 

@@ -72,6 +72,9 @@ class Provider(Protocol):
 
     It raises ProviderError only when the whole send must stop (a refused key, a server that
     cannot be reached at all); recipients it has not reported on by then were not handed over.
+    A message it cannot build for one recipient is that recipient's FAILED outcome (catch
+    RecipientError), never an exception. The send loop may call deliver() with part of a batch
+    (SMTP and the outbox get one recipient a call, each recorded pending just before).
     """
 
     name: str

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
+from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers import Letter, Outgoing
 from newsletter.providers.sendgrid_body import (
@@ -49,7 +50,11 @@ def prepare_body(letter: Letter, batch: Sequence[Outgoing]) -> PreparedBody:
     accepted: list[int] = []
     personalizations = []
     for index, out in enumerate(batch):
-        p = personalization(letter, out.recipient, shared)
+        try:
+            p = personalization(letter, out.recipient, shared)
+        except RecipientError as exc:
+            refused.append((index, str(exc)))
+            continue
         problem = personalization_problem(p)
         if problem:
             refused.append((index, problem))

@@ -5,11 +5,12 @@ library's email package, which costs about 3 ms a message (header objects, foldi
 Python quoted-printable encoder), more than the SMTP exchange itself. So one message is built
 per send for a sample recipient, and every recipient's message reuses what does not change:
 the shared headers exactly as the email package wrote them, the MIME boundary, each part's
-headers. Only To, Date, Message-ID and List-Unsubscribe are written per recipient, and the
-two parts are personalized (message.personalize) and encoded with binascii's C encoders.
-A recipient whose headers would need the email package's folding (a very long or long
-non-ASCII name) gets build_message itself. tests/test_providers_mime.py checks that both
-ways give the same message.
+headers. Only To, Date, Message-ID and List-Unsubscribe are written per recipient (To and
+List-Unsubscribe by newsletter.mailheaders, as build_message writes them), and the two parts are
+personalized (message.personalize) and encoded with binascii's C encoders. A recipient with a
+non-ASCII local part gets a To header in UTF-8 (RFC 6532; the message then needs SMTPUTF8); the
+shared headers stay as the email package wrote them, which is valid in such a message too.
+tests/test_providers_mime.py checks that both ways give the same message.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import binascii
 import datetime as dt
 from email import policy as email_policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
-from newsletter.message import SAMPLE_RECIPIENT, build_message, list_headers, one_line, personalize, recipient_for
+from newsletter.mailheaders import PreFolded, to_header
+from newsletter.message import SAMPLE_RECIPIENT, build_message, list_headers, personalize, recipient_for
 from newsletter.models import Recipient
 from newsletter.providers import Letter
 
 PER_RECIPIENT = ("to", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post")
-MAX_LINE = 78  # longer per-recipient header lines are left to the email package's folding
 
 
 def _header_blocks(head: bytes) -> list[tuple[str, bytes]]:
@@ -63,12 +64,12 @@ class MessageFactory:
             self.parts.append((b"\r\n".join(lines), encoding))
 
     def build(self, recipient: Recipient) -> tuple[bytes, str]:
-        """The complete message for one recipient (CRLF line ends), and its Message-ID."""
+        """The complete message for one recipient (CRLF line ends), and its Message-ID.
+
+        Raises RecipientError when this recipient's message cannot be built (see mailheaders).
+        """
         message_id = make_msgid(idstring=self.letter.rendered.slug, domain=self.letter.settings.sender_domain)
         own = self._own_headers(recipient, message_id)
-        if own is None:
-            msg = self._slow(recipient, message_id)
-            return msg.as_bytes(policy=email_policy.SMTP), message_id
         head = []
         for name, raw in self.headers:
             if name in PER_RECIPIENT:
@@ -88,25 +89,15 @@ class MessageFactory:
         return build_message(self.letter.rendered, recipient, self.letter.settings, secret=self.letter.secret,
                              subject_prefix=self.letter.subject_prefix, message_id=message_id)
 
-    def _own_headers(self, recipient: Recipient, message_id: str) -> dict[str, list[bytes]] | None:
-        """To, Date, Message-ID, List-Unsubscribe(-Post) as header lines; None if one needs folding."""
-        name = one_line(recipient.name)
-        if not recipient.email.isascii():
-            return None
-        to = "To: " + formataddr((name, recipient.email), charset="utf-8")
-        if len(to) > MAX_LINE and not (name.isascii() and len(to) < 900):
-            return None
-        own = {"to": [to], "date": ["Date: " + format_datetime(dt.datetime.now(dt.UTC))],
+    def _own_headers(self, recipient: Recipient, message_id: str) -> dict[str, list[bytes]]:
+        """To, Date, Message-ID, List-Unsubscribe(-Post) as header lines."""
+        own = {"to": list(to_header(recipient.name, recipient.email).lines),
+               "date": ["Date: " + format_datetime(dt.datetime.now(dt.UTC))],
                "message-id": ["Message-ID: " + message_id]}
-        extra = list_headers(self.letter.settings, recipient, self.letter.secret)
-        if "List-Unsubscribe" in extra:
-            links = extra["List-Unsubscribe"].split(", ")
-            if any(len(link) > 900 or not link.isascii() for link in links):
-                return None
-            own["list-unsubscribe"] = ["List-Unsubscribe: " + ",\r\n ".join(links)]
-        if "List-Unsubscribe-Post" in extra:
-            own["list-unsubscribe-post"] = ["List-Unsubscribe-Post: " + extra["List-Unsubscribe-Post"]]
-        return {k: [line.encode("ascii") for line in v] for k, v in own.items()}
+        for name, value in list_headers(self.letter.settings, recipient, self.letter.secret).items():
+            if name.lower() in PER_RECIPIENT:
+                own[name.lower()] = list(value.lines) if isinstance(value, PreFolded) else [f"{name}: {value}"]
+        return {k: ["\r\n".join(v).encode("utf-8")] for k, v in own.items()}
 
 
 def _encode(content: str, encoding: str) -> bytes:

@@ -1,7 +1,12 @@
 """The outbox: every message as outbox/<slug>/<n>-<address>.eml, written atomically.
 
 No account anywhere: the whole send can be inspected, or opened in a mail client, before a
-real one. Test sends (--test) go to outbox/<slug>/test/ so they never mix with the real send.
+real one. It is a rehearsal: nothing is delivered, so the send loop keeps its record apart
+(outbox/<slug>/.ledger.jsonl) and never counts it as a send. Test sends (--test) go to
+outbox/<slug>/test/ so they never mix with the rest.
+
+Each file is written to a temp file beside it, then renamed; a send killed mid-write leaves that
+temp file, so the next run into the folder removes those whose writer is gone (fsutil.sweep_temps).
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.errors import ProviderError
-from newsletter.fsutil import atomic_write_bytes
-from newsletter.providers import SENT, Letter, Outcome, Outgoing, Report
+from newsletter.errors import ProviderError, RecipientError
+from newsletter.fsutil import atomic_write_bytes, sweep_temps
+from newsletter.providers import FAILED, SENT, Letter, Outcome, Outgoing, Report
 from newsletter.providers.mime import MessageFactory
 
 if TYPE_CHECKING:
@@ -28,6 +33,12 @@ def eml_name(number: int, address: str) -> str:
     return f"{number:05d}-{_UNSAFE.sub('_', address)[:200]}.eml"
 
 
+def outbox_folder(settings: Settings, slug: str, *, test: bool = False) -> Path:
+    """Where an issue's messages go: <[delivery] outbox_dir>/<slug>/, or its test/ for --test."""
+    folder = settings.path(settings.delivery.outbox_dir) / slug
+    return folder / "test" if test else folder
+
+
 class OutboxProvider:
     """Write each message as an .eml file in a folder per issue."""
 
@@ -38,6 +49,7 @@ class OutboxProvider:
         self.root = root
         self.test_send = test_send
         self._factory: MessageFactory | None = None
+        self._swept: set[Path] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, test_send: bool = False) -> OutboxProvider:
@@ -49,12 +61,22 @@ class OutboxProvider:
         return self.root / slug / "test" if self.test_send else self.root / slug
 
     def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
-        """Write one file per recipient; the Message-ID is the 'provider message id'."""
+        """Write one file per recipient; the Message-ID is the 'provider message id'.
+
+        A message that cannot be built for one recipient fails that recipient, with the reason.
+        """
         folder = self.folder_for(letter.rendered.slug)
+        if folder not in self._swept:
+            sweep_temps(folder)
+            self._swept.add(folder)
         if self._factory is None or self._factory.letter is not letter:
             self._factory = MessageFactory(letter)
         for out in batch:
-            data, message_id = self._factory.build(out.recipient)
+            try:
+                data, message_id = self._factory.build(out.recipient)
+            except RecipientError as exc:
+                report(Outcome((out.recipient.email,), FAILED, str(exc)))
+                continue
             path = folder / eml_name(out.number, out.recipient.email)
             try:
                 atomic_write_bytes(path, data)

@@ -5,6 +5,7 @@ errors arrive as python_http_client.exceptions.HTTPError with .status_code/.body
 network errors are not wrapped. urllib raises URLError when connecting or sending the request
 fails (the request never reached SendGrid whole: safe to retry) but lets errors while waiting
 for the answer through unwrapped (the request went out: SendGrid may have accepted it).
+An error body may quote the key back: every answer is redacted before it is read.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from urllib.parse import urlsplit
 
 from newsletter.errors import ProviderError
 from newsletter.providers import InDoubt, RateLimited, Transient
+from newsletter.providers.safety import is_loopback, redact
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
 
 KEY_VARIABLE = "SENDGRID_API_KEY"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class BadRequest(Exception):
@@ -70,7 +71,7 @@ def check_host(settings: Settings) -> str:
     """[sendgrid] host without its trailing slash; https unless it is this machine (tests)."""
     host = settings.sendgrid.host.rstrip("/")
     url = urlsplit(host)
-    local = url.scheme == "http" and url.hostname in LOOPBACK
+    local = url.scheme == "http" and is_loopback(url.hostname or "")
     if not url.netloc or (url.scheme != "https" and not local) or url.path not in ("", "/"):
         raise ProviderError(f"{settings.config_path}: [sendgrid] host: must be an https:// URL with no path, "
                             f"like https://api.sendgrid.com, got {settings.sendgrid.host!r}")
@@ -84,6 +85,7 @@ class SendGridAPI:
         from sendgrid import SendGridAPIClient
 
         self.host = host
+        self._secrets = (api_key,)
         self._sg = SendGridAPIClient(api_key=api_key, host=host)
         self._sg.client.timeout = timeout
 
@@ -124,17 +126,21 @@ class SendGridAPI:
         except HTTPError as exc:
             raise self._classify(exc, what) from None
         except URLError as exc:
-            raise Transient(f"cannot reach {self.host}: {exc.reason}") from None
+            raise Transient(f"cannot reach {self.host}: {redact(str(exc.reason), self._secrets)}") from None
         except (OSError, http.client.HTTPException) as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = redact(str(exc), self._secrets) or type(exc).__name__
             if idempotent:
                 raise Transient(f"no answer from {self.host}: {reason}") from None
             raise InDoubt(f"no answer from {self.host} after the request went out ({reason})") from None
 
     def _classify(self, exc: Any, what: str) -> Exception:
-        code, body, headers = int(exc.status_code), exc.body or b"", exc.headers
+        code, headers = int(exc.status_code), exc.headers
+        raw = exc.body or b""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        body = redact(text, self._secrets).encode("utf-8")
         errors = _errors(body)
-        detail = "; ".join(describe(e) for e in errors) or str(getattr(exc, "reason", "")) or "no details"
+        reason = redact(str(getattr(exc, "reason", "")), self._secrets)
+        detail = "; ".join(describe(e) for e in errors) or reason or "no details"
         if code == 400:
             return BadRequest(errors)
         if code in (401, 403):

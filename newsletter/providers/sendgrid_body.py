@@ -3,6 +3,10 @@
 Limits the schema does not encode (../shared/sendgrid/README.md) are enforced here: at most
 1000 personalizations, each recipient once, substitutions and custom_args under 10,000 bytes,
 at most 10 categories, text/plain before text/html, no `;` or `,` in recipient names.
+
+Addresses go out with A-label (IDNA) domains. An address with a non-ASCII local part is refused
+before the request: SendGrid documents no support for SMTPUTF8 (internationalized) addresses,
+so it is not sent rather than sent and garbled or bounced.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
+from newsletter.errors import RecipientError
+from newsletter.mailheaders import ascii_address, refuse_controls, short_name
 from newsletter.message import (
     list_headers,
     list_id,
     one_line,
+    placeholders_in,
     recipient_for,
     substitutions,
 )
@@ -37,6 +44,15 @@ ISSUE_ARG = "newsletter_issue"  # custom_args key carrying the issue slug into S
 def recipient_name(name: str) -> str:
     """A display name SendGrid accepts: one line, without ';' or ',' (it rejects both)."""
     return one_line(name.replace(";", " ").replace(",", " "))
+
+
+def sendgrid_address(email: str) -> str:
+    """The address as SendGrid gets it: the domain as A-labels; a non-ASCII local part is refused."""
+    address = ascii_address(email)
+    if address is None:
+        raise RecipientError("SendGrid: not sent: SendGrid documents no support for an address whose local "
+                             "part is not ASCII (SMTPUTF8); SMTP can send to it")
+    return address
 
 
 def address_object(value: str, *, clean_name: bool = False) -> dict[str, str]:
@@ -72,16 +88,18 @@ def shared_content(letter: Letter) -> Shared:
         same = substitutions(recipient_for(letter.settings, "", "", letter.secret))
         html = html.replace(PLACEHOLDERS["unsubscribe_url"], same[PLACEHOLDERS["unsubscribe_url"]])
         text = text.replace(TEXT_PLACEHOLDERS["unsubscribe_url"], same[TEXT_PLACEHOLDERS["unsubscribe_url"]])
-    tokens = frozenset(t for t in PLACEHOLDERS.values() if t in html) | frozenset(
-        t for t in TEXT_PLACEHOLDERS.values() if t in text)
-    return Shared(text, html, tokens)
+    return Shared(text, html, frozenset(placeholders_in(html) | placeholders_in(text)))
 
 
 def personalization(letter: Letter, recipient: Recipient, shared: Shared | None = None) -> dict[str, Any]:
-    """One envelope: one recipient (so nobody sees anyone else), their values, their headers."""
+    """One envelope: one recipient (so nobody sees anyone else), their values, their headers.
+
+    Raises RecipientError for an address SendGrid cannot be given (see the module docstring).
+    """
     shared = shared or shared_content(letter)
-    to = {"email": recipient.email}
-    name = recipient_name(recipient.name)
+    to = {"email": sendgrid_address(recipient.email)}
+    refuse_controls(recipient.name, "the name")
+    name = recipient_name(short_name(recipient.name))
     if name:
         to["name"] = name
     p: dict[str, Any] = {"to": [to]}

@@ -6,6 +6,12 @@ written out here rather than left to smtplib.sendmail so that we know when a fai
 ambiguous: a connection lost before the message body went out is retried on a new
 connection; one lost after it (while waiting for the server's 250) leaves that recipient
 *pending*, since the server may have queued it.
+
+What retrying cannot fix stops the send at once with a hint naming the cause: a certificate
+that cannot be verified, no TLS version in common, a refused login, a server that wants a
+login we were not given. Server text is redacted (providers.safety) before it is shown or
+stored, and a password never goes out over a connection that is not encrypted unless the
+server is this machine.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import re
 import smtplib
 import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.errors import ProviderError
+from newsletter.errors import ProviderError, RecipientError
+from newsletter.message import ascii_address
 from newsletter.providers import (
     FAILED,
     PENDING,
@@ -31,12 +39,16 @@ from newsletter.providers import (
     Transient,
 )
 from newsletter.providers.mime import MessageFactory
+from newsletter.providers.safety import is_loopback, redact
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
 
 BATCH_SIZE = 100  # recipients per ledger batch; each recipient's result is recorded as it happens
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DROPPED = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)  # the line went, not the TLS
+_NO_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
 
 
 class Refused(Exception):
@@ -52,9 +64,16 @@ class SMTPProvider:
     def __init__(self, host: str, port: int, *, security: str = "starttls", username: str = "",
                  password: str = "", timeout: float = 30.0, sender: str = "",
                  policy: RetryPolicy | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+        if username and security == "none" and not is_loopback(host):
+            raise ProviderError(f"refusing to send the password for {username!r} to {host}:{port} unencrypted "
+                                '([smtp] security = "none")',
+                                hint='set [smtp] security = "starttls" (port 587) or "tls" (port 465); "none" '
+                                     "with a login is allowed only for this machine (localhost, 127.0.0.1, ::1)")
         self.host, self.port, self.security = host, port, security
         self.username, self._password, self.timeout = username, password, timeout
-        self.sender = sender
+        # What a server may echo back: the password, and the AUTH PLAIN line that carries it.
+        self._secrets = (password, f"\0{username}\0{password}") if password else ()
+        self.sender = _envelope_sender(sender)
         self.policy = policy or RetryPolicy()
         self.ssl_context = ssl_context
         self._conn: smtplib.SMTP | None = None
@@ -65,8 +84,9 @@ class SMTPProvider:
     def from_settings(cls, settings: Settings, password: str, policy: RetryPolicy) -> SMTPProvider:
         """Build from [smtp]; the password comes from the caller (the env var [smtp] password_env)."""
         s = settings.smtp
+        context = tls_context(settings.path(s.ca_file)) if s.ca_file else None
         return cls(s.host, s.port, security=s.security, username=s.username, password=password,
-                   timeout=s.timeout, sender=settings.sender_address, policy=policy)
+                   timeout=s.timeout, sender=settings.sender_address, policy=policy, ssl_context=context)
 
     @property
     def where(self) -> str:
@@ -77,11 +97,12 @@ class SMTPProvider:
         messages = self._messages(letter)
         for out in batch:
             email = out.recipient.email
-            data, message_id = messages.build(out.recipient)
             try:
-                self.policy.call(lambda e=email, d=data: self._send_one(e, d))  # type: ignore[misc]
-            except Refused as exc:
-                report(Outcome((email,), FAILED, str(exc)))
+                to = _envelope_recipient(email)
+                data, message_id = messages.build(out.recipient)
+                self.policy.call(lambda t=to, d=data: self._send_one(t, d))  # type: ignore[misc]
+            except (RecipientError, Refused) as exc:
+                report(Outcome((email,), FAILED, self._redact(str(exc))))
             except InDoubt as exc:
                 report(Outcome((email,), PENDING, str(exc)))
             except Exhausted as exc:
@@ -105,13 +126,21 @@ class SMTPProvider:
                 self._conn.close()
             self._conn = None
 
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _said(self, code: int, reply: bytes | str) -> str:
+        """A server's answer, fit to print and store: decoded and redacted."""
+        text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
+        return self._redact(f"{code} {text}")
+
     def _connection(self) -> smtplib.SMTP:
         if self._conn is None:
             self._conn = self._connect()
         return self._conn
 
     def _connect(self) -> smtplib.SMTP:
-        context = self.ssl_context or ssl.create_default_context()
+        context = self.ssl_context or tls_context(None)
         conn: smtplib.SMTP | None = None
         try:
             if self.security == "tls":
@@ -122,19 +151,37 @@ class SMTPProvider:
                     conn.starttls(context=context)
             if self.username:
                 conn.login(self.username, self._password)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise ProviderError(f"the SMTP server {self.where} refused the login for {self.username!r} "
-                                f"({exc.smtp_code})", hint="check [smtp] username and the password variable "
-                                "named by [smtp] password_env") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise ProviderError(f"the SMTP server {self.where} does not support this: {exc}",
-                                hint="check [smtp] security (starttls, tls or none)") from None
         except (smtplib.SMTPException, OSError) as exc:
             if conn is not None:
                 conn.close()
-            raise Transient(f"cannot connect to {self.where}: {exc}") from None
+            raise self._connect_failure(exc) from None
         self.connections += 1
         return conn
+
+    def _connect_failure(self, exc: Exception) -> Exception:
+        """ProviderError for what retrying cannot fix; Transient for the rest."""
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return ProviderError(f"the SMTP server {self.where} refused the login for {self.username!r} "
+                                 f"({self._said(exc.smtp_code, exc.smtp_error)})",
+                                 hint="check [smtp] username and the password variable named by [smtp] password_env")
+        if isinstance(exc, smtplib.SMTPNotSupportedError) or "authentication method" in str(exc):
+            hint = ("many servers offer a login only over TLS: set [smtp] security = \"starttls\""
+                    if self.username and self.security == "none" else "check [smtp] security (starttls, tls or none)")
+            return ProviderError(f"the SMTP server {self.where} does not support this: {self._redact(str(exc))}",
+                                 hint=hint)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ProviderError(f"the certificate of the SMTP server {self.where} cannot be verified: "
+                                 f"{exc.verify_message or exc.reason}",
+                                 hint="if it is signed by a private CA, point [smtp] ca_file (or SSL_CERT_FILE) at "
+                                      "that CA's certificate; [smtp] host must be a name the certificate holds")
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, _DROPPED):
+            return ProviderError(f"TLS with the SMTP server {self.where} failed: {exc.reason or exc}",
+                                 hint=_tls_hint(str(exc.reason or exc), self.security))
+        if isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600:
+            return ProviderError(f"the SMTP server {self.where} refused the connection: "
+                                 f"{self._said(exc.smtp_code, exc.smtp_error)}",
+                                 hint="check [smtp] host and port")
+        return Transient(f"cannot connect to {self.where}: {self._redact(str(exc))}")
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -145,50 +192,110 @@ class SMTPProvider:
         """MAIL, RCPT, DATA for one message; Transient until the body is out, InDoubt after."""
         conn = self._connection()
         try:
-            self._envelope(conn, recipient)
+            self._envelope(conn, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
             body = _LEADING_DOT.sub(b"..", data)
             conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise Transient(f"connection to {self.where} lost: {exc}") from None
+            raise Transient(f"connection to {self.where} lost: {self._redact(str(exc))}") from None
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            raise InDoubt(f"connection to {self.where} lost after the message was sent ({exc})") from None
+            raise InDoubt(f"connection to {self.where} lost after the message was sent "
+                          f"({self._redact(str(exc))})") from None
         if code != 250:
-            raise Refused(f"message refused by {self.where}: {code} {reply.decode(errors='replace')}")
+            raise Refused(f"message refused by {self.where}: {self._said(code, reply)}")
 
-    def _envelope(self, conn: smtplib.SMTP, recipient: str) -> None:
+    def _envelope(self, conn: smtplib.SMTP, recipient: str, utf8_headers: bool) -> None:
         """MAIL FROM, RCPT TO and DATA up to the server's 354 (nothing is queued before the body)."""
         conn.ehlo_or_helo_if_needed()
-        options: list[str] = []
-        if not (recipient + self.sender).isascii():
-            if not conn.has_extn("smtputf8"):
-                raise Refused(f"{self.where} does not accept non-ASCII addresses (no SMTPUTF8)")
-            options = ["SMTPUTF8"]
-        code, reply = conn.mail(self.sender, options)
+        code, reply = conn.mail(self.sender, self._mail_options(conn, recipient, utf8_headers))
         if 400 <= code < 500:  # busy, or closing the connection (421): try again shortly
             self._drop()
-            raise Transient(f"{self.where} answered {code} {reply.decode(errors='replace')}")
+            raise Transient(f"{self.where} answered {self._said(code, reply)}")
         if code != 250:
             self._reset(conn)
-            raise ProviderError(f"the SMTP server {self.where} refused the sender {self.sender}: "
-                                f"{code} {reply.decode(errors='replace')}")
+            raise self._stop(code, reply, f"refused the sender {self.sender}")
         code, reply = conn.rcpt(recipient)
         if code == 421:
             self._drop()
-            raise Transient(f"{self.where} closed the connection: {reply.decode(errors='replace')}")
+            raise Transient(f"{self.where} closed the connection: {self._said(code, reply)}")
         if code not in (250, 251):
             self._reset(conn)
-            raise Refused(f"refused by {self.where}: {code} {reply.decode(errors='replace')}")
+            if code == 530 or (_relay_denied(reply) and not self.username):
+                raise self._stop(code, reply, f"refused the recipient {recipient}")
+            raise Refused(f"refused by {self.where}: {self._said(code, reply)}")
         code, reply = conn.docmd("DATA")
         if code != 354:
             self._reset(conn)
-            raise Refused(f"DATA refused by {self.where}: {code} {reply.decode(errors='replace')}")
+            if code == 530:
+                raise self._stop(code, reply, "refused the message")
+            raise Refused(f"DATA refused by {self.where}: {self._said(code, reply)}")
+
+    def _mail_options(self, conn: smtplib.SMTP, recipient: str, utf8_headers: bool) -> list[str]:
+        """SMTPUTF8 (and 8BITMIME) when an address or a header is not ASCII (RFC 6531, 6532)."""
+        if recipient.isascii() and self.sender.isascii() and not utf8_headers:
+            return []
+        if not conn.has_extn("smtputf8"):
+            if not self.sender.isascii():
+                raise ProviderError(f"the SMTP server {self.where} does not offer SMTPUTF8, which the sender "
+                                    f"address {self.sender} needs", hint="use an ASCII [sender] from address")
+            raise Refused(f"{self.where} does not offer SMTPUTF8, which this "
+                          f"{'address' if not recipient.isascii() else 'message'} needs (non-ASCII)")
+        return ["SMTPUTF8", "BODY=8BITMIME"] if conn.has_extn("8bitmime") else ["SMTPUTF8"]
+
+    def _stop(self, code: int, reply: bytes, what: str) -> ProviderError:
+        """The whole send stops: every later message would meet the same answer."""
+        text = self._said(code, reply)
+        if "STARTTLS" in text.upper():
+            hint = 'the server wants TLS first: set [smtp] security = "starttls"'
+        elif code == 530 or _relay_denied(reply):
+            hint = ("the server wants a login: set [smtp] username and export the password in the variable "
+                    "[smtp] password_env names" if not self.username else "check [smtp] username")
+        else:
+            hint = "check [sender] from and what the SMTP server accepts"
+        return ProviderError(f"the SMTP server {self.where} {what}: {text}", hint=hint)
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         try:
             conn.rset()
         except (smtplib.SMTPException, OSError):
             self._drop()
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The system's trusted CAs (SSL_CERT_FILE and SSL_CERT_DIR are honoured), or only ca_file's."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ProviderError(f"[smtp] ca_file: cannot load CA certificates from {ca_file}: {exc}",
+                            hint="ca_file must be a PEM file holding one or more certificates") from None
+
+
+def _tls_hint(reason: str, security: str) -> str:
+    if any(code in reason.upper() for code in _NO_TLS):
+        return ('the server does not speak TLS on this port: use security = "starttls" (port 587) or '
+                '"tls" (port 465)' if security == "tls" else "check [smtp] port and security")
+    if "VERSION" in reason.upper() or "PROTOCOL" in reason.upper():
+        return "the server and this machine share no TLS version (this machine needs TLS 1.2 or later)"
+    return "check [smtp] security and port, and the server's TLS settings"
+
+
+def _relay_denied(reply: bytes) -> bool:
+    """Relay access denied: the server relays only for logged-in users (Postfix, Exim, Sendmail)."""
+    return b"relay" in reply.lower() and (b"denied" in reply.lower() or b"not permitted" in reply.lower())
+
+
+def _envelope_recipient(email: str) -> str:
+    """The address for RCPT TO: A-label domain; Unicode only where the local part is (SMTPUTF8)."""
+    if _CONTROL.search(email):
+        raise RecipientError("the address contains a control character")
+    return ascii_address(email) or email
+
+
+def _envelope_sender(sender: str) -> str:
+    try:
+        return _envelope_recipient(sender) if sender else sender
+    except RecipientError:
+        return sender

@@ -1,7 +1,7 @@
 """What the SendGrid-speaking test server checks in a /v3/mail/send body.
 
-SendGrid's own OpenAPI schema (<repo>/../shared/sendgrid/tsg_mail_v3.json, with its documented
-custom_args fix) and the limits the schema does not encode (../shared/sendgrid/README.md).
+SendGrid's own OpenAPI schema (tests/fixtures/sendgrid/tsg_mail_v3.json, MIT, provenance in the README
+beside it, with its documented custom_args fix) and the limits the schema does not encode (that README).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO.parent / "shared" / "sendgrid"
+SPEC_DIR = REPO / "tests" / "fixtures" / "sendgrid"
 MAIL_SCHEMA = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 
 

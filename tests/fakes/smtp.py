@@ -1,8 +1,9 @@
 """An aiosmtpd server on 127.0.0.1 that records every message and can misbehave on purpose.
 
 It can refuse chosen recipients (550), drop the connection after receiving a message's data
-without answering (the client cannot know whether it was queued), require AUTH, and offer
-STARTTLS with a self-signed certificate made on the spot.
+without answering (the client cannot know whether it was queued), require AUTH, offer
+STARTTLS (or TLS from the start) with a self-signed certificate made on the spot, offer
+SMTPUTF8 or not, and echo a wrong password back in its 535 answer (as careless servers do).
 
 Run alone (for bench/): python -m tests.fakes.smtp  (prints host:port, counts messages)
 """
@@ -28,6 +29,7 @@ class Received:
     rcpt_tos: list[str]
     data: bytes
     peer: tuple[str, int]
+    smtputf8: bool = False  # MAIL FROM carried SMTPUTF8
 
     def message(self) -> EmailMessage:
         return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
@@ -62,7 +64,8 @@ class RecordingHandler:
                 session.counted = True
                 self.connections += 1
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.content if self.keep_data else b"", session.peer))
+                                          envelope.content if self.keep_data else b"", session.peer,
+                                          bool(getattr(envelope, "smtp_utf8", False))))
         if number in self.drop_after_data:
             server.transport.abort()  # queued, but the client never hears so
             return "421 gone"
@@ -111,27 +114,44 @@ class FakeSMTP:
     """A running aiosmtpd Controller around a RecordingHandler."""
 
     def __init__(self, handler: RecordingHandler | None = None, *, users: dict[str, str] | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, implicit_tls: bool = False,
+                 tls_maximum: ssl.TLSVersion | None = None, auth_required: bool = False,
+                 smtputf8: bool = False, echo_password: bool = False) -> None:
         from aiosmtpd.controller import Controller
-        from aiosmtpd.smtp import AuthResult, LoginPassword
 
         self.handler = handler or RecordingHandler()
         self.port = free_port()
         self.logins: list[str] = []
-        kwargs: dict[str, Any] = {}
+        self.attempts = 0  # AUTH attempts, right or wrong
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
         if users is not None:
-            def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-                ok = isinstance(data, LoginPassword) and users.get(data.login.decode()) == data.password.decode()
-                if ok:
-                    self.logins.append(data.login.decode())
-                return AuthResult(success=ok, handled=False)
-
-            kwargs.update(authenticator=authenticator, auth_require_tls=tls is not None)
+            kwargs.update(authenticator=self._authenticator(users, echo_password),
+                          auth_require_tls=tls is not None and not implicit_tls, auth_required=auth_required)
+        context = None
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
-            kwargs.update(tls_context=context, require_starttls=True)
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
+            if tls_maximum is not None:
+                context.maximum_version = tls_maximum
+            if not implicit_tls:
+                kwargs.update(tls_context=context, require_starttls=True)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     ssl_context=context if implicit_tls else None, **kwargs)
+
+    def _authenticator(self, users: dict[str, str], echo_password: bool) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            self.attempts += 1
+            ok = isinstance(data, LoginPassword) and users.get(data.login.decode()) == data.password.decode()
+            if ok:
+                self.logins.append(data.login.decode())
+            elif echo_password and isinstance(data, LoginPassword):
+                return AuthResult(success=False, handled=False,
+                                  message=f"535 5.7.8 {data.password.decode()} is not the password")
+            return AuthResult(success=ok, handled=False, auth_data=data)
+
+        return authenticator
 
     def start(self) -> FakeSMTP:
         self.controller.start()

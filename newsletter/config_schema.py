@@ -1,0 +1,201 @@
+"""The schema of newsletter.toml: one frozen dataclass per section, and what a valid value is.
+
+config.py reads and layers the values; this module says what each key may hold. Every check
+appends to one list of problems and names where the value came from (the file's key, the
+environment variable or the command-line option), so all problems are reported together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROVIDERS = ("outbox", "sendgrid", "smtp")
+
+
+@dataclass(frozen=True)
+class NewsletterSection:
+    name: str
+    url: str  # where the web archive lives; 'view in browser' links and absolute URLs
+    description: str = ""
+    author: str = ""
+    language: str = "en"
+    direction: str = "ltr"
+    postal_address: str = ""
+    subscribe_url: str = ""  # a sign-up page, linked from the web archive
+    subscribe_mailto: str = ""  # or an address readers write to, to subscribe
+
+
+@dataclass(frozen=True)
+class SenderSection:
+    from_: str = field(metadata={"key": "from"})
+    reply_to: str = ""
+
+
+@dataclass(frozen=True)
+class SubscribersSection:
+    file: str = "subscribers.csv"
+
+
+@dataclass(frozen=True)
+class DeliverySection:
+    provider: str = "outbox"
+    unsubscribe_mailto: str = ""
+    unsubscribe_url: str = ""  # https URL template with {email} and {token}
+    unsubscribe_secret_env: str = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+    outbox_dir: str = "outbox"
+    ledger_dir: str = "sends"
+    list_id: str = ""  # default: <slug-of-name>.<sender domain>
+
+
+@dataclass(frozen=True)
+class SendGridSection:
+    host: str = "https://api.sendgrid.com"
+    unsubscribe_group_id: int | None = None
+    categories: list[str] = field(default_factory=lambda: ["newsletter"])
+    timeout: float = 30.0
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class SMTPSection:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    username: str = ""
+    password_env: str = "SMTP_PASSWORD"
+    timeout: float = 30.0
+    ca_file: str = ""  # a PEM file of CA certificates to trust instead of the system's (a private CA)
+
+
+@dataclass(frozen=True)
+class ArchiveSection:
+    out: str = "site"
+    feed_entries: int = 20  # newest issues in feed.xml; 0 = all
+
+
+SECTIONS: dict[str, type] = {
+    "newsletter": NewsletterSection,
+    "sender": SenderSection,
+    "subscribers": SubscribersSection,
+    "delivery": DeliverySection,
+    "sendgrid": SendGridSection,
+    "smtp": SMTPSection,
+    "archive": ArchiveSection,
+}
+
+
+@dataclass
+class Origin:
+    """Where each value came from, so a problem names the variable or option that set it."""
+
+    path: Path
+    names: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> env var or option
+
+    def __call__(self, section: str, key: str) -> str:
+        return self.names.get((section, key)) or f"{self.path}: [{section}] {key}"
+
+
+Problems = list[str]
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_TIMEOUT = 3600.0  # an hour; larger values overflow the socket layer or hang a send for ever
+
+
+def _https(value: str) -> bool:
+    url = urlsplit(value)
+    return url.scheme == "https" and bool(url.netloc)
+
+
+def _address(value: str) -> bool:
+    return "@" in value.removeprefix("mailto:").split("?")[0]
+
+
+def _in_range(at: Origin, section: str, key: str, value: float, low: float, high: float,
+              problems: Problems) -> None:
+    """Report a number outside low..high (both included); NaN is never in range."""
+    if not low <= value <= high:
+        problems.append(f"{at(section, key)}: must be between {low:g} and {high:g}, got {value!r}")
+
+
+def _timeout(at: Origin, section: str, value: float, problems: Problems) -> None:
+    if not 0 < value <= MAX_TIMEOUT:
+        problems.append(f"{at(section, 'timeout')}: must be more than 0 and at most {MAX_TIMEOUT:g} seconds, "
+                        f"got {value!r}")
+
+
+def _env_name(at: Origin, section: str, key: str, value: str, problems: Problems) -> None:
+    """A *_env key names a variable; never echo a value that may be the secret itself."""
+    if not ENV_NAME.fullmatch(value):
+        problems.append(f"{at(section, key)}: must be the name of an environment variable (letters, digits "
+                        "and _), not the secret itself")
+
+
+def _check_newsletter(s: NewsletterSection, at: Origin, problems: Problems) -> None:
+    if not _https(s.url):
+        problems.append(f"{at('newsletter', 'url')}: must be an absolute https:// URL, got {s.url!r}")
+    if s.direction not in ("ltr", "rtl"):
+        problems.append(f"{at('newsletter', 'direction')}: must be 'ltr' or 'rtl'")
+    if s.subscribe_url and not _https(s.subscribe_url):
+        problems.append(f"{at('newsletter', 'subscribe_url')}: must be an https:// URL, got {s.subscribe_url!r}")
+    if s.subscribe_mailto and not _address(s.subscribe_mailto):
+        problems.append(f"{at('newsletter', 'subscribe_mailto')}: not an address: {s.subscribe_mailto!r}")
+
+
+def _check_sender(s: SenderSection, at: Origin, problems: Problems) -> None:
+    if "@" not in parseaddr(s.from_)[1] or "\n" in s.from_ or "\r" in s.from_:
+        problems.append(f"{at('sender', 'from')}: not an address like 'Name <you@example.com>': {s.from_!r}")
+    if s.reply_to and "@" not in parseaddr(s.reply_to)[1]:
+        problems.append(f"{at('sender', 'reply_to')}: not an address: {s.reply_to!r}")
+
+
+def _check_delivery(s: DeliverySection, at: Origin, problems: Problems) -> None:
+    if s.provider not in PROVIDERS:
+        problems.append(f"{at('delivery', 'provider')}: must be one of {', '.join(PROVIDERS)}, got {s.provider!r}")
+    if s.unsubscribe_url and not _https(s.unsubscribe_url):
+        problems.append(f"{at('delivery', 'unsubscribe_url')}: must be an https:// URL")
+    elif s.unsubscribe_url and "{email}" not in s.unsubscribe_url and "{token}" not in s.unsubscribe_url:
+        problems.append(f"{at('delivery', 'unsubscribe_url')}: must contain {{email}} and/or {{token}}")
+    if s.unsubscribe_mailto and not _address(s.unsubscribe_mailto):
+        problems.append(f"{at('delivery', 'unsubscribe_mailto')}: not an address: {s.unsubscribe_mailto!r}")
+    _env_name(at, "delivery", "unsubscribe_secret_env", s.unsubscribe_secret_env, problems)
+
+
+def _check_sendgrid(s: SendGridSection, at: Origin, problems: Problems) -> None:
+    _in_range(at, "sendgrid", "batch_size", s.batch_size, 1, 1000, problems)  # SendGrid's personalizations cap
+    _timeout(at, "sendgrid", s.timeout, problems)
+    if s.unsubscribe_group_id is not None and s.unsubscribe_group_id < 1:
+        problems.append(f"{at('sendgrid', 'unsubscribe_group_id')}: must be a group id (1 or more), "
+                        f"got {s.unsubscribe_group_id!r}")
+
+
+def _check_smtp(s: SMTPSection, at: Origin, problems: Problems) -> None:
+    if not s.host.strip() or any(c.isspace() for c in s.host):
+        problems.append(f"{at('smtp', 'host')}: must be a host name or address, got {s.host!r}")
+    _in_range(at, "smtp", "port", s.port, 1, 65535, problems)
+    if s.security not in ("starttls", "tls", "none"):
+        problems.append(f"{at('smtp', 'security')}: must be starttls, tls or none, got {s.security!r}")
+    _timeout(at, "smtp", s.timeout, problems)
+    _env_name(at, "smtp", "password_env", s.password_env, problems)
+    ca_file = at.path.parent / s.ca_file
+    if s.ca_file and not ca_file.is_file():
+        problems.append(f"{at('smtp', 'ca_file')}: no such file: {ca_file}")
+
+
+def _check_archive(s: ArchiveSection, at: Origin, problems: Problems) -> None:
+    if s.feed_entries < 0:
+        problems.append(f"{at('archive', 'feed_entries')}: must be 0 (all issues) or more")
+
+
+def _check_nothing(s: object, at: Origin, problems: Problems) -> None:
+    """[subscribers] file is checked where it is read."""
+
+
+SECTION_CHECKS: dict[str, Callable[[Any, Origin, Problems], None]] = {
+    "newsletter": _check_newsletter, "sender": _check_sender, "subscribers": _check_nothing,
+    "delivery": _check_delivery, "sendgrid": _check_sendgrid, "smtp": _check_smtp, "archive": _check_archive,
+}
