@@ -28,7 +28,7 @@ def median_ms(samples: list[float]) -> float:
 def render_in_process(runs: int = 20) -> list[float]:
     from newsletter.config import load_settings
     from newsletter.issues import find_issue
-    from newsletter.render import render_issue
+    from newsletter.render.compose import render_issue
 
     settings = load_settings(ROOT / "newsletter.toml")
     issue = find_issue(settings.issues_dir, SLUG)

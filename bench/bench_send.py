@@ -99,8 +99,8 @@ def bare_loop(url: str, batches: int, size: int) -> None:
     from sendgrid import SendGridAPIClient
     from sendgrid.helpers.mail import Content, From, Mail, Personalization, Subject, Substitution, To
 
-    from newsletter.build import render_and_check
     from newsletter.config import load_settings
+    from newsletter.render.sample import render_and_check
 
     settings = load_settings(ROOT / "newsletter.toml")
     _, rendered, _ = render_and_check(settings, SLUG)
@@ -165,8 +165,8 @@ def bench_sendgrid(n: int) -> None:
 
 def mailmerge_files(folder: Path, port: int) -> list[str]:
     """A mailmerge template carrying the same rendered issue (HTML and text), its database and config."""
-    from newsletter.build import render_and_check
     from newsletter.config import load_settings
+    from newsletter.render.sample import render_and_check
 
     _, rendered, _ = render_and_check(load_settings(folder / "newsletter.toml"), SLUG)
 

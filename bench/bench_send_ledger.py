@@ -61,7 +61,7 @@ def one_send(n: int, provider: str) -> tuple[float, int, int]:
 
 def ledger_alone(n: int) -> float:
     """Seconds for n durable appends of a one-address pending record (one fsync each)."""
-    from newsletter.ledger import LedgerWriter
+    from newsletter.send.ledger import LedgerWriter
 
     with tempfile.TemporaryDirectory() as folder:
         writer = LedgerWriter(Path(folder) / "x.jsonl")

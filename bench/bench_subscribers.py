@@ -110,9 +110,9 @@ def _best(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
 
 PY = sys.executable
 BARE = "import csv,sys\nwith open(sys.argv[1],newline='',encoding='utf-8') as f:\n for row in csv.reader(f): pass"
-SEND = ("import sys\nfrom pathlib import Path\nfrom newsletter.subscribers import iter_active\n"
+SEND = ("import sys\nfrom pathlib import Path\nfrom newsletter.subscribers.store import iter_active\n"
         "for s in iter_active(Path(sys.argv[1])): pass")
-LOAD = ("import sys\nfrom pathlib import Path\nfrom newsletter.subscribers import load_subscribers\n"
+LOAD = ("import sys\nfrom pathlib import Path\nfrom newsletter.subscribers.store import load_subscribers\n"
         "load_subscribers(Path(sys.argv[1]))")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newsletter.preview import PreviewServer  # noqa: E402
+from newsletter.preview.server import PreviewServer  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 SLUG = "the-fear-of-entering-the-room"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.errors import IssueError
-from newsletter.fsutil import atomic_write_text, create_exclusive, sweep_temps
+from newsletter.files import atomic_write_text, create_exclusive, sweep_temps
 from newsletter.models import ISSUE_STATUSES, Issue
 
 FRONT_MATTER_KEYS = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from newsletter.build import render_and_check, sample_parts
 from newsletter.config import load_settings
+from newsletter.render.sample import render_and_check, sample_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml import html as lxml_html
 
-from newsletter.archive import build_site, render_site
+from newsletter.archive.feed import _NOT_XML
+from newsletter.archive.site import build_site, render_site
 from newsletter.config import Settings, load_settings
 from newsletter.errors import IssueError
-from newsletter.essay import smarten
-from newsletter.feed import _NOT_XML
 from newsletter.issues import parse_issue
+from newsletter.render.essay import smarten
 
 SEED = "the-fear-of-entering-the-room"
 ROOT_URL = "https://haileyscomet.example.com/"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from newsletter.archive import write_site
+from newsletter.archive.site import write_site
 from tests.test_archive import SEED, SUB_URL, add_fixture_issues, letter_settings
 
 pytestmark = pytest.mark.browser

@@ -14,11 +14,11 @@ import feedparser
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.archive import write_site
-from newsletter.cli import app
+from newsletter.archive.output import MANIFEST
+from newsletter.archive.site import write_site
+from newsletter.cli.app import app
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.issues import parse_issue, set_status
-from newsletter.sitedir import MANIFEST
 from tests.helpers import one_error_line
 from tests.test_archive import PNG, SEED, SUB_URL, add_fixture_issues, letter_settings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lxml import html as lxml_html
 
-from newsletter.essay import render_essay
-from newsletter.plaintext import essay_to_text
+from newsletter.render.essay import render_essay
+from newsletter.render.text import essay_to_text
 
 BASE = "https://example.com/comet/"
 PAGE = "https://example.com/comet/issue/"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter import fsutil
-from newsletter.cli import app
+from newsletter import files as fsutil
+from newsletter.cli.app import app
 from tests.helpers import one_error_line
 
 SLUG = "the-fear-of-entering-the-room"

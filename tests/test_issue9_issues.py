@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.errors import IssueError
 from newsletter.issues import SLUG_PATTERN, new_issue, parse_issue, slugify
-from newsletter.preview import PreviewServer
+from newsletter.preview.server import PreviewServer
 from tests.helpers import one_error_line
 
 SLUG = "the-fear-of-entering-the-room"

@@ -15,12 +15,12 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.errors import RecipientError
 from newsletter.issues import find_issue
-from newsletter.mailheaders import MAX_NAME
-from newsletter.message import ascii_address, build_message, message_bytes, recipient_for, unsubscribe_token
 from newsletter.models import RenderedEmail
-from newsletter.providers import Letter
+from newsletter.providers.base import Letter
 from newsletter.providers.mime import MessageFactory
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.headers import MAX_NAME
+from newsletter.render.message import ascii_address, build_message, message_bytes, recipient_for, unsubscribe_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "the-fear-of-entering-the-room"

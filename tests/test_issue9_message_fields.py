@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Settings, load_settings
-from newsletter.fields import ESSAY_FIELD, fields_as_fallbacks
 from newsletter.issues import find_issue
-from newsletter.message import personalize, recipient_for
 from newsletter.models import Recipient, RenderedEmail
-from newsletter.providers import SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers.base import SENT, Letter, Outcome, Outgoing, RetryPolicy
 from newsletter.providers.mime import MessageFactory
-from newsletter.providers.sendgrid import SendGridProvider
-from newsletter.providers.sendgrid_api import SendGridAPI
-from newsletter.render import render_issue
+from newsletter.providers.sendgrid.api import SendGridAPI
+from newsletter.providers.sendgrid.provider import SendGridProvider
+from newsletter.render.compose import render_issue
+from newsletter.render.fields import ESSAY_FIELD, fields_as_fallbacks
+from newsletter.render.message import personalize, recipient_for
 from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY
 from tests.fakes.sendgrid import FakeSendGrid

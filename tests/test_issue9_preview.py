@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from newsletter.build import build_issue
 from newsletter.config import load_settings
-from newsletter.preview import PreviewServer
+from newsletter.preview.server import PreviewServer
+from newsletter.render.sample import build_issue
 
 IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
 SITE = "https://haileyscomet.example.com/"

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.build import NEWSLETTER_TOML, build_issue, render_and_check
-from newsletter.checks import GMAIL_CLIP_BYTES, INIT_PLACEHOLDERS, KB, kb
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.config import load_settings
-from newsletter.essay import _BLOCK_PROCESSORS, _INLINE_PATTERNS, render_essay, smarten
-from newsletter.imagesize import image_width
-from newsletter.plaintext import essay_to_text
+from newsletter.render.checks import GMAIL_CLIP_BYTES, INIT_PLACEHOLDERS, KB, kb
+from newsletter.render.essay import _BLOCK_PROCESSORS, _INLINE_PATTERNS, render_essay, smarten
+from newsletter.render.imagesize import image_width
+from newsletter.render.sample import NEWSLETTER_TOML, build_issue, render_and_check
+from newsletter.render.text import essay_to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
@@ -223,7 +223,7 @@ def test_html_size_is_the_part_as_sent_in_kb_of_1000_everywhere(newsletter_dir: 
     assert summary in out and f"email.html  {kb(result.files['email.html'])}" in out
     out = runner.invoke(app, ["check", SLUG]).output
     assert summary in out
-    from newsletter.preview import PreviewServer
+    from newsletter.preview.server import PreviewServer
 
     with PreviewServer(newsletter_dir / "newsletter.toml", port=0, environ={}) as srv:
         page = srv.respond(f"/issue/{SLUG}/", "127.0.0.1").body
@@ -266,7 +266,7 @@ def test_style_attributes_never_carry_script(newsletter_dir: Path, style: str) -
     write_issue(newsletter_dir, f'<p style="color: #333; {style}">Hello</p>\n')
     settings = load_settings(newsletter_dir / "newsletter.toml", environ={})
     _, rendered, report = render_and_check(settings, "tide-pools")
-    from newsletter.archive import build_site
+    from newsletter.archive.site import build_site
 
     site = build_site(settings)
     outputs = [rendered.html, rendered.essay_html, site.files["tide-pools/index.html"].decode(),

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.errors import RecipientError
-from newsletter.ledger import key, read_ledger
-from newsletter.providers import Letter, Outgoing, Report
+from newsletter.providers.base import Letter, Outgoing, Report
 from newsletter.providers.mime import MessageFactory
+from newsletter.send.ledger import key, read_ledger
 from tests.conftest import ROOT
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP

@@ -19,8 +19,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from newsletter.cli import app
-from newsletter.ledger import read_ledger
+from newsletter.cli.app import app
+from newsletter.send.ledger import read_ledger
 from tests.fakes.smtp import FakeSMTP, RecordingHandler
 
 SLUG = "the-fear-of-entering-the-room"
@@ -118,7 +118,7 @@ def test_outbox_killed_part_way_leaves_at_most_one_in_doubt_and_no_temp_file(
 def test_a_temp_file_a_killed_outbox_left_is_removed_by_the_next_run(newsletter_dir: Path,
                                                                       runner: CliRunner) -> None:
     folder = newsletter_dir / "outbox" / SLUG
-    killer = ("import os, signal, sys\nfrom pathlib import Path\nfrom newsletter.fsutil import atomic_open\n"
+    killer = ("import os, signal, sys\nfrom pathlib import Path\nfrom newsletter.files import atomic_open\n"
               "with atomic_open(Path(sys.argv[1])) as fh:\n"
               "    fh.write(b'half a message'); fh.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
     died = subprocess.run([sys.executable, "-c", killer, str(folder / "00001-ada.lovelace@example.com.eml")],

@@ -22,12 +22,12 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
-from newsletter.message import recipient_for
 from newsletter.models import RenderedEmail
-from newsletter.providers import FAILED, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers.base import FAILED, SENT, Letter, Outcome, Outgoing, RetryPolicy
 from newsletter.providers.safety import is_loopback, redact
 from newsletter.providers.smtp import SMTPProvider
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.message import recipient_for
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP, RecordingHandler, self_signed
 
@@ -145,7 +145,7 @@ def test_no_login_or_encryption_means_no_refusal() -> None:
 
 def test_the_cli_refuses_a_clear_text_login_to_a_remote_server(newsletter_dir: Path, runner: Any,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsletter.cli import app
+    from newsletter.cli.app import app
 
     for name, value in {"NEWSLETTER_DELIVERY__PROVIDER": "smtp", "NEWSLETTER_SMTP__HOST": "mail.example.com",
                         "NEWSLETTER_SMTP__SECURITY": "none", "NEWSLETTER_SMTP__USERNAME": "hailey",
@@ -295,7 +295,7 @@ def test_a_password_echoed_in_a_refusal_is_redacted_from_the_report(
 
 def test_the_cli_never_prints_or_stores_an_echoed_password(newsletter_dir: Path, runner: Any,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsletter.cli import app
+    from newsletter.cli.app import app
 
     server = FakeSMTP(EchoingHandler(refuse={"marek@example.net"}), users={"hailey": PASSWORD}).start()
     try:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.errors import SubscriberError
-from newsletter.subscriber_file import email_key
-from newsletter.subscribers import add_subscriber, count_subscribers, iter_active, load_subscribers
+from newsletter.subscribers.schema import email_key
+from newsletter.subscribers.store import add_subscriber, count_subscribers, iter_active, load_subscribers
 from tests.helpers import one_error_line
 
 HEADER = "email,name,status,tags,created_at,updated_at,source\n"

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.models import Subscriber
-from newsletter.subscriber_file import COLUMNS, Layout
-from newsletter.subscribers import (
+from newsletter.subscribers.schema import COLUMNS, Layout
+from newsletter.subscribers.store import (
     SubscriberList,
     add_subscriber,
     count_subscribers,

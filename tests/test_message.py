@@ -10,9 +10,9 @@ import pytest
 
 from newsletter.config import Settings, load_settings
 from newsletter.issues import find_issue
-from newsletter.message import build_message, personalize, recipient_for, unsubscribe_token
 from newsletter.models import Recipient, RenderedEmail
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.message import build_message, personalize, recipient_for, unsubscribe_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "the-fear-of-entering-the-room"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from newsletter.preview import PreviewServer
+from newsletter.preview.server import PreviewServer
 
 pytestmark = pytest.mark.browser
 

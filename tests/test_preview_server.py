@@ -20,13 +20,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter import preview as preview_module
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.errors import NewsletterError
-from newsletter.preview import DEFAULT_PORT, PreviewServer, Router, clean_path, host_allowed, is_loopback
-from newsletter.preview_live import Watcher
-from newsletter.preview_pages import Response
-from newsletter.render import PACKAGE_TEMPLATES
+from newsletter.preview import server as preview_module
+from newsletter.preview.live import Watcher
+from newsletter.preview.pages import Response
+from newsletter.preview.server import DEFAULT_PORT, PreviewServer, Router, clean_path, host_allowed, is_loopback
+from newsletter.render.compose import PACKAGE_TEMPLATES
 from tests.helpers import copy_newsletter
 
 SLUG = "the-fear-of-entering-the-room"
@@ -395,7 +395,7 @@ def test_non_loopback_host_gets_a_warning(newsletter_dir: Path, monkeypatch) -> 
 
 def test_preview_never_imports_a_provider_or_send(newsletter_dir: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from newsletter.preview import PreviewServer\n"
+        "import sys; from pathlib import Path; from newsletter.preview.server import PreviewServer\n"
         "import newsletter.cli.preview\n"
         "s = PreviewServer(Path('newsletter.toml'), port=0)\n"
         f"for t in ('/', '/issue/{SLUG}/', '/issue/{SLUG}/email.html', '/issue/{SLUG}/message.eml'):\n"
@@ -406,7 +406,7 @@ def test_preview_never_imports_a_provider_or_send(newsletter_dir: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=newsletter_dir, capture_output=True, text=True, check=True)
     assert "BAD []" in out.stdout
-    for module in ("preview.py", "preview_pages.py", "cli/preview.py"):
+    for module in ("preview/server.py", "preview/pages.py", "preview/live.py", "cli/preview.py"):
         source = (ROOT / "newsletter" / module).read_text()
         assert not re.search(r"^\s*(from|import) newsletter\.(providers|send)\b", source, re.M)
 
@@ -478,7 +478,7 @@ def test_sigterm_stops_the_command_as_cleanly_as_ctrl_c(newsletter_dir: Path) ->
 
 
 def test_the_web_archive_is_served_under_archive(server: PreviewServer, newsletter_dir: Path) -> None:
-    from newsletter.archive import render_site
+    from newsletter.archive.site import render_site
     from newsletter.config import load_settings
 
     expected = render_site(load_settings(newsletter_dir / "newsletter.toml", environ={}), include_drafts=True)

@@ -1,4 +1,4 @@
-"""The fast per-recipient messages (SMTP, outbox) are the messages newsletter.message builds."""
+"""The fast per-recipient messages (SMTP, outbox) are the messages newsletter.render.message builds."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from newsletter.config import Settings, load_settings
 from newsletter.errors import RecipientError
 from newsletter.issues import find_issue
-from newsletter.message import build_message, message_bytes, recipient_for
-from newsletter.providers import Letter
+from newsletter.providers.base import Letter
 from newsletter.providers.mime import MessageFactory
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.message import build_message, message_bytes, recipient_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "the-fear-of-entering-the-room"

@@ -11,12 +11,12 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
-from newsletter.message import recipient_for
 from newsletter.models import RenderedEmail
-from newsletter.providers import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
-from newsletter.providers.sendgrid import SendGridProvider
-from newsletter.providers.sendgrid_api import SendGridAPI, check_host, rate_limit_wait
-from newsletter.render import render_issue
+from newsletter.providers.base import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers.sendgrid.api import SendGridAPI, check_host, rate_limit_wait
+from newsletter.providers.sendgrid.provider import SendGridProvider
+from newsletter.render.compose import render_issue
+from newsletter.render.message import recipient_for
 from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY
 from tests.fakes.sendgrid import FakeSendGrid

@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from newsletter.config import Settings, load_settings
 from newsletter.errors import RecipientError
 from newsletter.issues import find_issue
-from newsletter.message import SENDGRID_GROUP_UNSUBSCRIBE, recipient_for
 from newsletter.models import RenderedEmail
-from newsletter.providers import Letter, Outgoing
-from newsletter.providers.sendgrid_body import (
+from newsletter.providers.base import Letter, Outgoing
+from newsletter.providers.sendgrid.body import (
     ISSUE_ARG,
     mail_body,
     personalization,
@@ -26,7 +25,8 @@ from newsletter.providers.sendgrid_body import (
     recipient_name,
     settings_problems,
 )
-from newsletter.render import PLACEHOLDERS, TEXT_PLACEHOLDERS, render_issue
+from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS, render_issue
+from newsletter.render.message import SENDGRID_GROUP_UNSUBSCRIBE, recipient_for
 from tests.fakes.sendgrid_checks import limit_errors, schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,11 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
-from newsletter.message import recipient_for
 from newsletter.models import RenderedEmail
-from newsletter.providers import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers.base import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
 from newsletter.providers.smtp import SMTPProvider
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.message import recipient_for
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP, RecordingHandler, free_port, self_signed
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from newsletter.build import sample_parts
 from newsletter.config import load_settings
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.render import render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.sample import sample_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "the-fear-of-entering-the-room"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import SendError
-from newsletter.ledger import LedgerWriter, locked, read_ledger
+from newsletter.send.ledger import LedgerWriter, locked, read_ledger
 
 
 def write(path: Path, *records: dict[str, object]) -> None:

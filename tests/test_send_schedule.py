@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.config import load_settings
 from newsletter.errors import SendError
-from newsletter.scheduling import check_schedule, parse_schedule
+from newsletter.send.schedule import check_schedule, parse_schedule
 from tests.fakes import fixtures
 from tests.fakes.sendgrid import FakeSendGrid
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.subscriber_check import check_list, fix_list
-from newsletter.subscribers import load_subscribers
+from newsletter.subscribers.check import check_list, fix_list
+from newsletter.subscribers.store import load_subscribers
 
 HEADER = "email,name,status,tags,created_at,updated_at,source,city\n"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from newsletter.cli import app
-from newsletter.subscribers import load_subscribers
+from newsletter.cli.app import app
+from newsletter.subscribers.store import load_subscribers
 from tests.helpers import one_error_line
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "subscribers"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import SubscriberError
-from newsletter.importers import read_export
-from newsletter.subscriber_file import shown
-from newsletter.subscriber_transfer import import_subscribers
-from newsletter.subscribers import load_subscribers
+from newsletter.subscribers.exports import import_subscribers
+from newsletter.subscribers.imports import read_export
+from newsletter.subscribers.schema import shown
+from newsletter.subscribers.store import load_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).resolve().parent / "fixtures" / "subscribers"

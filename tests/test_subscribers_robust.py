@@ -16,11 +16,11 @@ from filelock import FileLock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import newsletter.subscriber_write as subscriber_write
+import newsletter.subscribers.writer as subscriber_write
 from newsletter.errors import SubscriberError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
-from newsletter.subscriber_file import COLUMNS, STATUS_RANK
-from newsletter.subscribers import (
+from newsletter.subscribers.schema import COLUMNS, STATUS_RANK
+from newsletter.subscribers.store import (
     SubscriberList,
     add_subscriber,
     apply_statuses,

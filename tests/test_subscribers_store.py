@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import SubscriberError
-from newsletter.subscriber_stats import list_stats
-from newsletter.subscribers import (
+from newsletter.subscribers.stats import list_stats
+from newsletter.subscribers.store import (
     add_subscriber,
     apply_statuses,
     count_subscribers,

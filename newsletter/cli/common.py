@@ -81,14 +81,14 @@ def plural(n: int, word: str, plural_form: str = "") -> str:
 
 def kb(n: int) -> str:
     """A byte count as people read it: KB of 1000 bytes, as check and the preview show sizes."""
-    from newsletter.checks import kb as checks_kb
+    from newsletter.render.checks import kb as checks_kb
 
     return checks_kb(n)
 
 
 def print_checks(report: object, *, verbose: bool = True) -> None:
     """Print a CheckReport: one line per finding, then the counts."""
-    from newsletter.checks import CheckReport
+    from newsletter.render.checks import CheckReport
 
     assert isinstance(report, CheckReport)
     order = {"error": 0, "warning": 1, "ok": 2}

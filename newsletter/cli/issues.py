@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, echo, handles_errors, kb, plural, print_checks, settings_for
 
 IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
@@ -27,7 +27,7 @@ def build(
 
     Example: newsletter build the-fear-of-entering-the-room --out build
     """
-    from newsletter.build import build_issue
+    from newsletter.render.sample import build_issue
 
     settings = settings_for(config)
     secret = os.environ.get(settings.delivery.unsubscribe_secret_env, "")
@@ -51,7 +51,7 @@ def check(issue: IssueArgument, config: ConfigOption = None) -> None:
 
     Example: newsletter check the-fear-of-entering-the-room
     """
-    from newsletter.build import render_and_check
+    from newsletter.render.sample import render_and_check
 
     settings = settings_for(config)
     found, rendered, report = render_and_check(settings, issue)
@@ -96,7 +96,7 @@ def init(
 
     Example: newsletter init my-letter --name "The Long Read"
     """
-    from newsletter.build import init_newsletter
+    from newsletter.render.sample import init_newsletter
 
     for path in init_newsletter(folder, name):
         echo(f"Created {os.path.relpath(path)}")
@@ -112,7 +112,7 @@ def issues_(config: ConfigOption = None) -> None:
 
     Example: newsletter issues
     """
-    from newsletter.issue_list import issue_rows
+    from newsletter.send.overview import issue_rows
 
     rows = issue_rows(settings_for(config))
     table = [("DATE", "STATUS", "SENT", "SLUG", "TITLE")] + [

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, echo, handles_errors
 
 if TYPE_CHECKING:
-    from newsletter.preview import PreviewServer
+    from newsletter.preview.server import PreviewServer
 
 
 def _log(message: str) -> None:
@@ -80,7 +80,7 @@ def preview(
     Example: newsletter preview the-fear-of-entering-the-room
     """
     from newsletter.config import find_config
-    from newsletter.preview import PreviewServer
+    from newsletter.preview.server import PreviewServer
 
     server = PreviewServer(config or find_config(), host=host, port=port, log=_log)
     try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, SubscribersOption, handles_errors, settings_for
 from newsletter.cli.send_output import (
     confirm,
@@ -28,7 +28,7 @@ from newsletter.cli.subscribers import subscribers_app
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
-    from newsletter.providers import Credentials
+    from newsletter.providers.base import Credentials
 
 IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
 
@@ -41,7 +41,7 @@ class ProviderName(StrEnum):
 
 def credentials_for(settings: Settings) -> Credentials:
     """The secrets, from environment variables only."""
-    from newsletter.providers import Credentials
+    from newsletter.providers.base import Credentials
 
     return Credentials(
         sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", "").strip(),
@@ -81,7 +81,7 @@ def send(
 
     Example: newsletter send the-fear-of-entering-the-room --dry-run
     """
-    from newsletter.send import SendOptions, prepare_send, run_send
+    from newsletter.send.plan import SendOptions, prepare_send, run_send
 
     settings = settings_for(config, delivery__provider=provider.value if provider else None)
     credentials = credentials_for(settings)
@@ -107,7 +107,7 @@ def status(issue: IssueArgument, subscribers: SubscribersOption = None, config: 
 
     Example: newsletter status the-fear-of-entering-the-room
     """
-    from newsletter.send_status import send_status
+    from newsletter.send.status import send_status
 
     show_status(send_status(settings_for(config), issue, subscribers))
 
@@ -121,7 +121,7 @@ def cancel(issue: IssueArgument, config: ConfigOption = None) -> None:
 
     Example: newsletter cancel the-fear-of-entering-the-room
     """
-    from newsletter.scheduling import cancel_scheduled
+    from newsletter.send.schedule import cancel_scheduled
 
     settings = settings_for(config)
     result = cancel_scheduled(settings, issue, credentials_for(settings))
@@ -143,7 +143,7 @@ def sync(
 
     Example: newsletter subscribers sync
     """
-    from newsletter.sync import sync_suppressions
+    from newsletter.send.suppressions import sync_suppressions
 
     settings = settings_for(config)
     path = subscribers or settings.subscribers_path

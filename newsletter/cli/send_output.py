@@ -15,12 +15,12 @@ import typer
 from newsletter.cli.common import echo, plural
 
 if TYPE_CHECKING:
-    from newsletter.batching import BatchProgress, SendEvents
     from newsletter.models import SendReport
-    from newsletter.scheduling import CancelResult
-    from newsletter.send import SendPlan
-    from newsletter.send_status import SendStatus
-    from newsletter.sync import SyncResult
+    from newsletter.send.deliver import BatchProgress, SendEvents
+    from newsletter.send.plan import SendPlan
+    from newsletter.send.schedule import CancelResult
+    from newsletter.send.status import SendStatus
+    from newsletter.send.suppressions import SyncResult
 
 SHOWN = 20  # addresses listed before "... and N more"
 
@@ -101,7 +101,7 @@ def confirm(plan: SendPlan, yes: bool) -> None:
 @contextlib.contextmanager
 def progress_events(plan: SendPlan) -> Iterator[SendEvents]:
     """A rich progress bar on a terminal; a plain line per batch otherwise."""
-    from newsletter.batching import SendEvents
+    from newsletter.send.deliver import SendEvents
 
     if not plan.recipients:
         yield SendEvents()

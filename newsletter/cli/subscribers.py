@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, plural, settings_for
 from newsletter.errors import ConfigError, SubscriberError
 
 if TYPE_CHECKING:
     from newsletter.models import Subscriber
-    from newsletter.subscriber_check import CheckReport
-    from newsletter.subscriber_stats import ListStats
-    from newsletter.subscriber_transfer import ImportReport
+    from newsletter.subscribers.check import CheckReport
+    from newsletter.subscribers.exports import ImportReport
+    from newsletter.subscribers.stats import ListStats
 
 subscribers_app = typer.Typer(
     help="Manage the subscriber list (a CSV file).", no_args_is_help=True, rich_markup_mode=None
@@ -103,7 +103,7 @@ def add(
 
     Example: newsletter subscribers add "Grace Hopper <grace@example.org>" jon@example.com
     """
-    from newsletter.subscribers import add_subscribers
+    from newsletter.subscribers.store import add_subscribers
 
     path = list_path(config, subscribers)
     results = add_subscribers(path, _named(people, name), tags=tag or (), resubscribe=resubscribe)
@@ -116,14 +116,14 @@ def add(
 
 def _addresses(people: list[str]) -> list[str]:
     """The address of each argument, 'ADDRESS' or 'Name <ADDRESS>' (as copied from a mail client)."""
-    from newsletter.subscriber_file import split_mailbox
+    from newsletter.subscribers.schema import split_mailbox
 
     return [split_mailbox(text)[0] for text in people]
 
 
 def _named(people: list[str], name: str) -> list[tuple[str, str]]:
     """(address, name) for each argument, 'ADDRESS' or 'Name <ADDRESS>'; --name for a lone address."""
-    from newsletter.subscriber_file import split_mailbox
+    from newsletter.subscribers.schema import split_mailbox
 
     if name and len(people) > 1:
         raise SubscriberError("--name names one person, but several addresses were given",
@@ -141,7 +141,7 @@ def unsubscribe(emails: EmailsArgument, subscribers: SubscribersOption = None, c
 
     Example: newsletter subscribers unsubscribe jon.olsen@example.com
     """
-    from newsletter.subscribers import unsubscribe as unsubscribe_people
+    from newsletter.subscribers.store import unsubscribe as unsubscribe_people
 
     for email, old, new in unsubscribe_people(list_path(config, subscribers), _addresses(emails)):
         same = f"{email} already has status {old}; left as it is."
@@ -163,7 +163,7 @@ def remove(
 
     Example: newsletter subscribers remove jon.olsen@example.com --forget
     """
-    from newsletter.subscribers import forget_subscribers
+    from newsletter.subscribers.store import forget_subscribers
 
     if not forget:
         raise SubscriberError(
@@ -190,8 +190,8 @@ def list_(
 
     Example: newsletter subscribers list --status active --tag film
     """
-    from newsletter.subscriber_transfer import export_subscribers
-    from newsletter.subscribers import select_subscribers
+    from newsletter.subscribers.exports import export_subscribers
+    from newsletter.subscribers.store import select_subscribers
 
     path, statuses = list_path(config, subscribers), [status.value] if status else None
     if fmt is ListFormat.table:
@@ -213,7 +213,7 @@ def count(
 
     Example: newsletter subscribers count --tag film
     """
-    from newsletter.subscribers import count_subscribers
+    from newsletter.subscribers.store import count_subscribers
 
     echo(str(count_subscribers(list_path(config, subscribers), status.value, tag)))
 
@@ -225,7 +225,7 @@ def stats(subscribers: SubscribersOption = None, config: ConfigOption = None) ->
 
     Example: newsletter subscribers stats
     """
-    from newsletter.subscriber_stats import list_stats
+    from newsletter.subscribers.stats import list_stats
 
     _print_stats(list_stats(list_path(config, subscribers)))
 
@@ -251,7 +251,7 @@ def import_(
 
     Example: newsletter subscribers import mailchimp-export.zip --tag from-mailchimp --dry-run
     """
-    from newsletter.subscriber_transfer import import_subscribers
+    from newsletter.subscribers.exports import import_subscribers
 
     path = list_path(config, subscribers)
     report = import_subscribers(path, file, platform=fmt.value, encoding=encoding, tags=tag or (), dry_run=dry_run)
@@ -276,7 +276,7 @@ def export(
 
     Example: newsletter subscribers export --status active -o active.csv
     """
-    from newsletter.subscriber_transfer import export_subscribers, write_export
+    from newsletter.subscribers.exports import export_subscribers, write_export
 
     path, statuses = list_path(config, subscribers), [status.value] if status else None
     if output is not None:
@@ -301,7 +301,7 @@ def check(
 
     Example: newsletter subscribers check --fix
     """
-    from newsletter.subscriber_check import check_list, fix_list
+    from newsletter.subscribers.check import check_list, fix_list
 
     path = list_path(config, subscribers)
     report = fix_list(path) if fix else check_list(path)

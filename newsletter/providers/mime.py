@@ -1,12 +1,12 @@
 """Per-recipient MIME bytes at the speed a large SMTP or outbox send needs.
 
-newsletter.message.build_message is the reference: it builds the message with the standard
+newsletter.render.message.build_message is the reference: it builds the message with the standard
 library's email package, which costs about 3 ms a message (header objects, folding, a pure
 Python quoted-printable encoder), more than the SMTP exchange itself. So one message is built
 per send for a sample recipient, and every recipient's message reuses what does not change:
 the shared headers exactly as the email package wrote them, the MIME boundary, each part's
 headers. Only To, Date, Message-ID and List-Unsubscribe are written per recipient (To and
-List-Unsubscribe by newsletter.mailheaders, as build_message writes them), and the two parts are
+List-Unsubscribe by newsletter.render.headers, as build_message writes them), and the two parts are
 personalized (message.personalize) and encoded with binascii's C encoders. A recipient with a
 non-ASCII local part gets a To header in UTF-8 (RFC 6532; the message then needs SMTPUTF8); the
 shared headers stay as the email package wrote them, which is valid in such a message too.
@@ -22,10 +22,10 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from newsletter.mailheaders import PreFolded, to_header
-from newsletter.message import SAMPLE_RECIPIENT, build_message, list_headers, personalize, recipient_for
 from newsletter.models import Recipient
-from newsletter.providers import Letter
+from newsletter.providers.base import Letter
+from newsletter.render.headers import PreFolded, to_header
+from newsletter.render.message import SAMPLE_RECIPIENT, build_message, list_headers, personalize, recipient_for
 
 PER_RECIPIENT = ("to", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post")
 

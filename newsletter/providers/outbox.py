@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
-from newsletter.fsutil import atomic_write_bytes, sweep_temps
-from newsletter.providers import FAILED, SENT, Letter, Outcome, Outgoing, Report
+from newsletter.files import atomic_write_bytes, sweep_temps
+from newsletter.providers.base import FAILED, SENT, Letter, Outcome, Outgoing, Report
 from newsletter.providers.mime import MessageFactory
 
 if TYPE_CHECKING:

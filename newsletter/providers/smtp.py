@@ -1,6 +1,6 @@
 """SMTP through the standard library: one connection for many messages, reopened when dropped.
 
-Every message is the complete MIME message newsletter.message builds (multipart/alternative,
+Every message is the complete MIME message newsletter.render.message builds (multipart/alternative,
 Date, Message-ID, List-* headers), produced quickly by providers.mime. The DATA exchange is
 written out here rather than left to smtplib.sendmail so that we know when a failure is
 ambiguous: a connection lost before the message body went out is retried on a new
@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
-from newsletter.message import ascii_address
-from newsletter.providers import (
+from newsletter.providers.base import (
     FAILED,
     PENDING,
     SENT,
@@ -40,6 +39,7 @@ from newsletter.providers import (
 )
 from newsletter.providers.mime import MessageFactory
 from newsletter.providers.safety import is_loopback, redact
+from newsletter.render.message import ascii_address
 
 if TYPE_CHECKING:
     from newsletter.config import Settings

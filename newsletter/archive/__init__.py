@@ -1,0 +1,1 @@
+"""newsletter.archive.site."""

@@ -1,0 +1,126 @@
+"""Building SendGrid request bodies one batch ahead, in a worker process.
+
+Sending is one request at a time (the ledger records a batch pending before it goes out), so
+the time a large send takes is the sum of building each body and SendGrid's answer to it.
+Building the next body in a second process, while this one is on the wire, overlaps the two
+on a second core. The worker is a `spawn`ed process, so it inherits no file descriptors (not
+the ledger's lock), ignores Ctrl-C (the send loop handles it) and exits on its own when the
+sending process dies, even by SIGKILL. Small sends (few batches) do not start one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from newsletter.errors import RecipientError
+from newsletter.models import Recipient
+from newsletter.providers.base import Letter, Outgoing
+from newsletter.providers.sendgrid.body import (
+    MAX_REQUEST_BYTES,
+    estimated_size,
+    mail_body,
+    personalization,
+    personalization_problem,
+    shared_content,
+)
+
+WORTH_A_WORKER = 8  # batches left before a worker process pays for its start-up
+
+
+@dataclass
+class PreparedBody:
+    """A batch made ready: who SendGrid would refuse (and why), who goes, the body as JSON."""
+
+    refused: list[tuple[int, str]]  # (index in the batch, reason)
+    accepted: list[int]  # indexes in the batch
+    body: str | None  # None when the batch must be split to stay under SendGrid's size limit
+
+
+def prepare_body(letter: Letter, batch: Sequence[Outgoing]) -> PreparedBody:
+    """Each recipient's personalization, checked, and the request body serialized once."""
+    shared = shared_content(letter)
+    refused: list[tuple[int, str]] = []
+    accepted: list[int] = []
+    personalizations = []
+    for index, out in enumerate(batch):
+        try:
+            p = personalization(letter, out.recipient, shared)
+        except RecipientError as exc:
+            refused.append((index, str(exc)))
+            continue
+        problem = personalization_problem(p)
+        if problem:
+            refused.append((index, problem))
+        else:
+            accepted.append(index)
+            personalizations.append(p)
+    fits = len(accepted) <= 1 or estimated_size(letter, personalizations) <= MAX_REQUEST_BYTES
+    body = json.dumps(mail_body(letter, [], personalizations, shared)) if fits and accepted else None
+    return PreparedBody(refused, accepted, body)
+
+
+Row = tuple[int, str, str, str]  # a recipient as plain values: cheaper to send to the worker
+
+
+def _prepare_rows(letter: Letter, rows: list[Row]) -> PreparedBody:
+    """prepare_body() in the worker, from plain values."""
+    return prepare_body(letter, [Outgoing(n, Recipient(email, name, url)) for n, email, name, url in rows])
+
+
+def _worker_start(parent: int) -> None:
+    """In the worker: leave Ctrl-C to the sender, and exit when the sender is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class BodiesAhead:
+    """Bodies being built ahead, for the batches named in submit(), until take() collects them."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[int, tuple[Sequence[Outgoing], Future[PreparedBody]]] = {}
+        self.used = 0  # bodies taken from the worker (for tests and the curious)
+
+    def submit(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
+        """Start building `batch`'s body, if enough batches remain to make a worker worth it."""
+        if self._pool is None:
+            if remaining < WORTH_A_WORKER:
+                return
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_start, initargs=(os.getpid(),))
+        rows = [(o.number, o.recipient.email, o.recipient.name, o.recipient.unsubscribe_url) for o in batch]
+        self._pending[id(batch)] = (batch, self._pool.submit(_prepare_rows, letter, rows))
+
+    def take(self, batch: Sequence[Outgoing]) -> PreparedBody | None:
+        """The body built ahead for this batch, or None (then the caller builds it)."""
+        pending = self._pending.pop(id(batch), None)
+        if pending is None or pending[0] is not batch:
+            return None
+        try:
+            prepared = pending[1].result()
+        except Exception:  # a worker that failed or died: build it here instead
+            return None
+        self.used += 1
+        return prepared
+
+    def close(self) -> None:
+        """Stop the worker without waiting for a body nobody will take."""
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

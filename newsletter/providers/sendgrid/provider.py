@@ -1,0 +1,138 @@
+"""SendGrid: up to 1000 recipients a request, a 400 narrowed to the recipients it is about.
+
+The request body is built by sendgrid_body (pure); the HTTP calls and their errors are in
+sendgrid_api. Retries follow the RetryPolicy; an answer lost after the request went out is
+reported *pending* (in doubt), never retried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from newsletter.errors import ProviderError
+from newsletter.providers.base import (
+    FAILED,
+    PENDING,
+    SENT,
+    Exhausted,
+    InDoubt,
+    Letter,
+    Outcome,
+    Outgoing,
+    Report,
+    RetryPolicy,
+)
+from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI, TooLarge, check_host, describe
+from newsletter.providers.sendgrid.body import (
+    MAX_REQUEST_BYTES,
+    estimated_size,
+    mail_body,
+    personalization,
+    shared_content,
+)
+from newsletter.providers.sendgrid.prebuild import BodiesAhead, prepare_body
+
+if TYPE_CHECKING:
+    from newsletter.config import Settings
+
+class SendGridProvider:
+    """Up to 1000 recipients per request, one personalization each; 400s narrowed to the culprits."""
+
+    name = "sendgrid"
+
+    def __init__(self, api: SendGridAPI, policy: RetryPolicy, batch_size: int = 1000) -> None:
+        self.api = api
+        self.policy = policy
+        self.batch_size = batch_size
+        self.ahead = BodiesAhead()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str, policy: RetryPolicy) -> SendGridProvider:
+        """Build from [sendgrid] host, timeout and batch_size; the key comes from the caller."""
+        api = SendGridAPI(api_key, check_host(settings), settings.sendgrid.timeout)
+        return cls(api, policy, settings.sendgrid.batch_size)
+
+    def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
+        """Have the next batch's body built in a worker process while this one is sent.
+
+        Requests still go one at a time, so the ledger's pending-before-hand-off order holds.
+        """
+        self.ahead.submit(letter, batch, remaining)
+
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
+        """Send one batch; report every recipient as sent, failed or pending (in doubt)."""
+        prepared = self.ahead.take(batch) or prepare_body(letter, batch)
+        for index, reason in prepared.refused:
+            report(Outcome((batch[index].recipient.email,), FAILED, reason))
+        self._post(letter, [batch[i] for i in prepared.accepted], report, prepared.body)
+
+    def create_batch(self) -> str:
+        """A new batch id for a scheduled send (retried like any other request)."""
+        return self.policy.call(self.api.create_batch)
+
+    def close(self) -> None:
+        """Stop the worker process, if one was started (urllib keeps no connection open)."""
+        self.ahead.close()
+
+    def _post(self, letter: Letter, outs: list[Outgoing], report: Report, body: str | None = None) -> None:
+        if not outs:
+            return
+        emails = tuple(out.recipient.email for out in outs)
+        if body is None:
+            shared = shared_content(letter)
+            personalizations = [personalization(letter, out.recipient, shared) for out in outs]
+            if len(outs) > 1 and estimated_size(letter, personalizations) > MAX_REQUEST_BYTES:
+                self._split(letter, outs, report)
+                return
+            body = json.dumps(mail_body(letter, [], personalizations, shared))
+        try:
+            message_id = self.policy.call(lambda: self.api.send_mail(body))
+        except Exhausted as exc:
+            report(Outcome(emails, FAILED, str(exc)))
+        except InDoubt as exc:
+            report(Outcome(emails, PENDING, str(exc)))
+        except TooLarge as exc:
+            if len(outs) == 1:
+                report(Outcome(emails, FAILED, f"SendGrid: request too large ({exc})"))
+            else:
+                self._split(letter, outs, report)
+        except BadRequest as exc:
+            self._bad_request(letter, outs, exc, report)
+        else:
+            report(Outcome(emails, SENT, message_id))
+
+    def _split(self, letter: Letter, outs: list[Outgoing], report: Report) -> None:
+        half = len(outs) // 2
+        self._post(letter, outs[:half], report)
+        self._post(letter, outs[half:], report)
+
+    def _bad_request(self, letter: Letter, outs: list[Outgoing], exc: BadRequest, report: Report) -> None:
+        """Fail only the recipients SendGrid names; bisect when it names none."""
+        culprits: dict[int, str] = {}
+        for error in exc.errors:
+            field = str(error.get("field") or "")
+            index = _personalization_index(field)
+            if index is not None and index < len(outs):  # the field names a place in this request only
+                culprits.setdefault(index, str(error.get("message") or "refused"))
+            elif field and field != "null" and not field.startswith("personalizations"):
+                # The same for every request (from, subject, categories...): no recipient can fix it.
+                raise ProviderError(f"SendGrid refused the request: {describe(error)}",
+                                    hint="check [sender] and [sendgrid] in newsletter.toml")
+        if culprits:
+            for index, reason in culprits.items():
+                report(Outcome((outs[index].recipient.email,), FAILED, f"SendGrid: {reason}"))
+            self._post(letter, [out for i, out in enumerate(outs) if i not in culprits], report)
+        elif len(outs) == 1:
+            report(Outcome((outs[0].recipient.email,), FAILED, f"SendGrid: {exc}"))
+        else:
+            self._split(letter, outs, report)
+
+
+def _personalization_index(field: str) -> int | None:
+    """3 for 'personalizations.3.to.0.email' (SendGrid's way of naming a recipient's error)."""
+    parts = field.split(".")
+    if len(parts) >= 2 and parts[0] == "personalizations" and parts[1].isdigit():
+        return int(parts[1])
+    return None

@@ -1,0 +1,291 @@
+"""Sending an issue: the only module that combines render, subscribers, a provider and the ledger.
+
+prepare_send() renders the issue once, runs the preflight checks and works out who gets it
+(active subscribers, minus those the ledger says already have it); run_send() hands them to
+the provider batch by batch, writing the ledger as it goes (newsletter.send.ledger explains the
+records). Nothing is printed here: the CLI presents the plan, the progress and the report.
+
+An outbox run is a rehearsal: it writes the files, keeps its own ledger in the outbox folder (so
+it stays resumable), never touches the real ledger or the issue's status, and never stands in the
+way of a real send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from newsletter.config import Settings
+from newsletter.errors import SendError
+from newsletter.issues import find_issue, set_status
+from newsletter.models import Issue, RenderedEmail, SendReport
+from newsletter.providers.base import (
+    Credentials,
+    Letter,
+    Outgoing,
+    Provider,
+    RetryPolicy,
+    make_provider,
+    missing_credentials,
+)
+from newsletter.providers.outbox import outbox_folder
+from newsletter.render.checks import CheckReport, run_checks
+from newsletter.render.compose import render_issue
+from newsletter.render.message import has_unsubscribe, recipient_for
+from newsletter.send.deliver import Recorder, SendEvents, deliver_all
+from newsletter.send.ledger import (
+    LedgerState,
+    LedgerWriter,
+    key,
+    ledger_path,
+    locked,
+    now_iso,
+    read_ledger,
+    rehearsal_ledger_path,
+)
+from newsletter.send.schedule import check_schedule
+from newsletter.subscribers.store import iter_active
+
+TEST_PREFIX = "[TEST] "
+BATCH_SIZES = {"outbox": 100, "smtp": 100}  # SendGrid: [sendgrid] batch_size (at most 1000)
+# Recipients per hand-off, each recorded pending (fsynced) before it: a crash leaves only it in doubt.
+# SendGrid: one request (the whole batch).
+HANDOFF_SIZES = {"outbox": 1, "smtp": 1}
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """What the writer asked for on the command line."""
+
+    subscribers: Path | None = None
+    tag: str | None = None
+    test: tuple[str, ...] = ()
+    dry_run: bool = False
+    limit: int | None = None
+    schedule: str | None = None
+    retry_failed: bool = False
+    resend_pending: bool = False
+
+
+@dataclass
+class SendPlan:
+    """Who gets the issue in this run, and what the ledger says about everyone else."""
+
+    settings: Settings
+    issue: Issue
+    rendered: RenderedEmail
+    checks: CheckReport
+    options: SendOptions
+    recipients: list[Outgoing] = field(default_factory=list)
+    already_sent: int = 0
+    in_doubt: list[str] = field(default_factory=list)  # pending from an earlier run; left alone
+    failed_before: list[str] = field(default_factory=list)  # failed earlier; left alone
+    left_for_later: int = 0  # cut by --limit, or never sent when --retry-failed narrows the run
+    send_at: dt.datetime | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.settings.delivery.provider
+
+    @property
+    def batch_size(self) -> int:
+        return BATCH_SIZES.get(self.provider, self.settings.sendgrid.batch_size)
+
+    @property
+    def rehearsal(self) -> bool:
+        """An outbox run: it writes files and delivers nothing."""
+        return self.provider == "outbox"
+
+    @property
+    def outbox(self) -> Path:
+        """The folder an outbox run writes to (outbox/<slug>/, or its test/ for --test)."""
+        return outbox_folder(self.settings, self.issue.slug, test=bool(self.options.test))
+
+    @property
+    def ledger(self) -> Path:
+        """sends/<slug>.jsonl; for a rehearsal, the outbox folder's own .ledger.jsonl."""
+        if self.rehearsal:
+            return rehearsal_ledger_path(self.outbox)
+        return ledger_path(self.settings.path(self.settings.delivery.ledger_dir), self.issue.slug)
+
+    def batches(self) -> list[list[Outgoing]]:
+        """The recipients cut into the provider's batch size."""
+        n = self.batch_size
+        return [self.recipients[i:i + n] for i in range(0, len(self.recipients), n)]
+
+
+def refuse_unsafe(settings: Settings, credentials: Credentials) -> None:
+    """Refuse before anything goes out: no unsubscribe method, no token secret, no provider key."""
+    if not has_unsubscribe(settings):
+        raise SendError(f"{settings.config_path}: no unsubscribe method configured: refusing to send",
+                        hint="set [delivery] unsubscribe_mailto or unsubscribe_url, or [sendgrid] "
+                             "unsubscribe_group_id with the sendgrid provider")
+    if "{token}" in settings.delivery.unsubscribe_url and not credentials.unsubscribe_secret:
+        env = settings.delivery.unsubscribe_secret_env
+        raise SendError(f"{env} is not set: [delivery] unsubscribe_url uses {{token}}, which needs a secret",
+                        hint=f"export {env}=<a long random string> (keep it: old links depend on it)")
+    problem = missing_credentials(settings, credentials)
+    if problem is not None:
+        raise problem
+
+
+def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials: Credentials,
+                 now: dt.datetime | None = None) -> SendPlan:
+    """Check, render once, run the preflight checks and select this run's recipients."""
+    refuse_unsafe(settings, credentials)
+    if options.test and (options.schedule or options.retry_failed or options.resend_pending):
+        raise SendError("--test sends at once to the addresses given: it does not combine with --schedule, "
+                        "--retry-failed or --resend-pending")
+    send_at = check_schedule(settings, options.schedule, now) if options.schedule else None
+    if options.limit is not None and options.limit < 1:
+        raise SendError(f"--limit {options.limit}: must be at least 1")
+    issue = find_issue(settings.issues_dir, ref)
+    rendered = render_issue(issue, settings)
+    plan = SendPlan(settings, issue, rendered, run_checks(issue, rendered, settings), options, send_at=send_at)
+    if plan.provider == "sendgrid":
+        from newsletter.providers.sendgrid.body import settings_problems
+
+        problems = settings_problems(_letter(plan, credentials))
+        if problems:
+            raise SendError(problems[0])
+    path = options.subscribers or settings.subscribers_path
+    if options.test:
+        plan.recipients = _test_recipients(settings, path, options.test, credentials.unsubscribe_secret)
+    else:
+        _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal), credentials.unsubscribe_secret)
+    return plan
+
+
+def _test_recipients(settings: Settings, path: Path, addresses: Sequence[str], secret: str) -> list[Outgoing]:
+    from newsletter.subscribers.store import normalize_email
+
+    wanted = {key(a): normalize_email(a) for a in addresses}
+    names = {key(s.email): s.name for s in iter_active(path)} if path.exists() else {}
+    return [Outgoing(n, recipient_for(settings, email, names.get(k, ""), secret))
+            for n, (k, email) in enumerate(wanted.items(), start=1)]
+
+
+def eligible(state: str | None, options: SendOptions, rehearsal: bool = False) -> bool:
+    """Whether an address in this ledger state is sent to in this run.
+
+    A rehearsal rewrites the file of one left in doubt: writing it again delivers nothing twice.
+    """
+    if state == "sent":
+        return False
+    if state == "pending":
+        return options.resend_pending or rehearsal
+    if state == "failed":
+        return options.retry_failed
+    return not options.retry_failed  # never sent (or unsent): --retry-failed retries only the failed
+
+
+def _select(plan: SendPlan, path: Path, ledger: LedgerState, secret: str) -> None:
+    seen: set[str] = set()
+    chosen: list[Outgoing] = []
+    for sub in iter_active(path, plan.options.tag):
+        k = key(sub.email)
+        if k in seen:
+            continue
+        seen.add(k)
+        entry = ledger.entries.get(k)
+        state = entry.state if entry else None
+        if eligible(state, plan.options, plan.rehearsal):
+            chosen.append(Outgoing(len(seen), recipient_for(plan.settings, sub.email, sub.name, secret)))
+        elif state == "sent":
+            plan.already_sent += 1
+        elif state == "pending":
+            plan.in_doubt.append(sub.email)
+        elif state == "failed":
+            plan.failed_before.append(sub.email)
+        else:
+            plan.left_for_later += 1
+    limit = plan.options.limit
+    if limit is not None and len(chosen) > limit:
+        plan.left_for_later += len(chosen) - limit
+        chosen = chosen[:limit]
+    plan.recipients = chosen
+
+
+def _letter(plan: SendPlan, credentials: Credentials, batch_id: str | None = None) -> Letter:
+    return Letter(plan.rendered, plan.settings, credentials.unsubscribe_secret,
+                  subject_prefix=TEST_PREFIX if plan.options.test else "",
+                  send_at=int(plan.send_at.timestamp()) if plan.send_at else None, batch_id=batch_id)
+
+
+def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None = None,
+             policy: RetryPolicy | None = None) -> SendReport:
+    """Hand the plan's recipients to the provider, recording every step in the ledger."""
+    if plan.checks.errors:
+        raise SendError(f"{len(plan.checks.errors)} preflight check(s) failed: {plan.checks.errors[0].message}",
+                        hint=f"newsletter check {plan.issue.slug}")
+    events = events or SendEvents()
+    report = SendReport(plan.issue.slug, plan.provider, skipped=plan.already_sent, dry_run=plan.options.dry_run,
+                        test=bool(plan.options.test), left_for_later=plan.left_for_later,
+                        batches=len(plan.batches()), in_doubt=list(plan.in_doubt), rehearsal=plan.rehearsal,
+                        failed_before=len(plan.failed_before))
+    if plan.options.dry_run:
+        return report
+    policy = policy or RetryPolicy()
+    policy.on_wait = events.on_wait
+    started = time.monotonic()
+    provider = make_provider(plan.settings, credentials, policy, test_send=bool(plan.options.test))
+    try:
+        if plan.options.test:
+            deliver_all(plan.batches(), provider, _letter(plan, credentials), Recorder(report), events.on_batch,
+                        HANDOFF_SIZES.get(plan.provider))
+        else:
+            with locked(plan.ledger):
+                _send_recorded(plan, provider, credentials, report, events)
+    finally:
+        provider.close()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials, report: SendReport,
+                   events: SendEvents) -> None:
+    fresh = read_ledger(plan.ledger, rehearsal=plan.rehearsal)  # another send may have run since planning
+    plan.recipients = [o for o in plan.recipients
+                       if eligible(_state(fresh, o.recipient.email), plan.options, plan.rehearsal)]
+    report.batches = len(plan.batches())
+    if plan.recipients:
+        _hand_over(plan, provider, credentials, report, events)
+    if plan.rehearsal:
+        return
+    if _complete(plan, report) and (report.sent or report.skipped) and plan.issue.status != "sent":
+        set_status(plan.issue, "sent")
+        report.marked_sent = True
+
+
+def _hand_over(plan: SendPlan, provider: Provider, credentials: Credentials, report: SendReport,
+               events: SendEvents) -> None:
+    run = uuid.uuid4().hex[:12]
+    head: dict[str, object] = {"event": "run", "run": run, "at": now_iso(), "provider": plan.provider,
+                               "issue": plan.issue.slug}
+    batch_id = None
+    if plan.send_at is not None:
+        batch_id = provider.create_batch()  # type: ignore[attr-defined]  # only SendGrid schedules
+        report.scheduled_for = plan.send_at.isoformat(timespec="minutes")
+        head.update(send_at=int(plan.send_at.timestamp()), batch_id=batch_id)
+    writer = LedgerWriter(plan.ledger)
+    try:
+        writer.append(head)
+        deliver_all(plan.batches(), provider, _letter(plan, credentials, batch_id), Recorder(report, writer, run),
+                    events.on_batch, HANDOFF_SIZES.get(plan.provider))
+    finally:
+        writer.close()
+
+
+def _state(ledger: LedgerState, email: str) -> str | None:
+    entry = ledger.entries.get(key(email))
+    return entry.state if entry else None
+
+
+def _complete(plan: SendPlan, report: SendReport) -> bool:
+    """A full successful send: everyone selectable now has it, nothing failed or in doubt."""
+    return not (report.stopped or report.failed or report.in_doubt or plan.failed_before
+                or plan.left_for_later or report.not_attempted)
