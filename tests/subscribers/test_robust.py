@@ -29,7 +29,7 @@ from newsletter.subscribers.store import (
     unsubscribe,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

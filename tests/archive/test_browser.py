@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from newsletter.archive.site import write_site
-from tests.test_archive import SEED, SUB_URL, add_fixture_issues, letter_settings
+from tests.archive.test_site import SEED, SUB_URL, add_fixture_issues, letter_settings
 
 pytestmark = pytest.mark.browser
 

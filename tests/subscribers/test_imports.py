@@ -15,8 +15,8 @@ from newsletter.subscribers.imports import read_export
 from newsletter.subscribers.schema import shown
 from newsletter.subscribers.store import load_subscribers
 
-ROOT = Path(__file__).resolve().parent.parent
-FIX = Path(__file__).resolve().parent / "fixtures" / "subscribers"
+ROOT = Path(__file__).resolve().parents[2]
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "subscribers"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from newsletter.config import load_settings
 from newsletter.preview.server import PreviewServer
 from newsletter.render.sample import build_issue
 
-IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
+IMAGES = Path(__file__).resolve().parents[1] / "fixtures" / "images"
 SITE = "https://haileyscomet.example.com/"
 BODY = """---
 title: Tide pools

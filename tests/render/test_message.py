@@ -14,7 +14,7 @@ from newsletter.models import Recipient, RenderedEmail
 from newsletter.render.compose import render_issue
 from newsletter.render.message import build_message, personalize, recipient_for, unsubscribe_token
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 URL_TEMPLATE = "https://haileyscomet.example.com/unsubscribe?e={email}&t={token}"
 

@@ -19,7 +19,7 @@ from tests.fakes.sendgrid import FakeSendGrid
 sendgrid_env = fixtures.sendgrid_env  # a pytest fixture, shared by the test modules
 sendgrid_server = fixtures.sendgrid_server  # a pytest fixture, shared by the test modules
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 NOW = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
 

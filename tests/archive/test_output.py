@@ -19,8 +19,8 @@ from newsletter.archive.site import write_site
 from newsletter.cli.app import app
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.issues import parse_issue, set_status
+from tests.archive.test_site import PNG, SEED, SUB_URL, add_fixture_issues, letter_settings
 from tests.helpers import one_error_line
-from tests.test_archive import PNG, SEED, SUB_URL, add_fixture_issues, letter_settings
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from newsletter.models import RenderedEmail
 from newsletter.render.compose import render_issue
 from newsletter.render.sample import sample_parts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 
 

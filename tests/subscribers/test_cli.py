@@ -16,7 +16,7 @@ from newsletter.cli.app import app
 from newsletter.subscribers.store import load_subscribers
 from tests.helpers import one_error_line
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "subscribers"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "subscribers"
 COMMANDS = ("add", "unsubscribe", "remove", "list", "count", "stats", "import", "export", "check")
 
 

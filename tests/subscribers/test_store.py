@@ -26,7 +26,7 @@ from newsletter.subscribers.store import (
     unsubscribe,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "email,name,status,tags,created_at,updated_at,source\n"
 
 

@@ -31,7 +31,7 @@ from tests.helpers import copy_newsletter
 
 SLUG = "the-fear-of-entering-the-room"
 ISSUE_FILE = f"issues/2026-11-23-{SLUG}.md"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from newsletter.render.message import recipient_for
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP, RecordingHandler, free_port, self_signed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 
 smtp_server = fixtures.smtp_server  # a pytest fixture, shared by the test modules

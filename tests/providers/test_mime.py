@@ -21,7 +21,7 @@ from newsletter.providers.mime import MessageFactory
 from newsletter.render.compose import render_issue
 from newsletter.render.message import build_message, message_bytes, recipient_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 URL = "https://haileyscomet.example.com/unsubscribe?e={email}&t={token}"
 

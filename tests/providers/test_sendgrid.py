@@ -21,7 +21,7 @@ from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY
 from tests.fakes.sendgrid import FakeSendGrid
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 
 sendgrid_server = fixtures.sendgrid_server  # a pytest fixture, shared by the test modules

@@ -22,7 +22,7 @@ from newsletter.render.compose import render_issue
 from newsletter.render.headers import MAX_NAME
 from newsletter.render.message import ascii_address, build_message, message_bytes, recipient_for, unsubscribe_token
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 URL = "https://haileyscomet.example.com/unsubscribe?e={email}&t={token}"
 MAILTO = "<mailto:unsubscribe@haileyscomet.example.com?subject=unsubscribe>"

@@ -21,10 +21,10 @@ from newsletter.render.imagesize import image_width
 from newsletter.render.sample import NEWSLETTER_TOML, build_issue, render_and_check
 from newsletter.render.text import essay_to_text
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGES = Path(__file__).resolve().parent / "fixtures" / "images"
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = Path(__file__).resolve().parents[1] / "fixtures" / "images"
 HTML_VALIDATE = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "html-validate"
-HTML_VALIDATE_CONFIG = Path(__file__).resolve().parent / "fixtures" / "htmlvalidate-email.json"
+HTML_VALIDATE_CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "htmlvalidate-email.json"
 SLUG = "the-fear-of-entering-the-room"
 HEAD = "---\ntitle: {title}\ndate: 2026-12-01\nslug: tide-pools\nstatus: ready\n---\n"
 

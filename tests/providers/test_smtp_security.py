@@ -31,7 +31,7 @@ from newsletter.render.message import recipient_for
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP, RecordingHandler, self_signed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 PASSWORD = "Tide-Pool-7f3a!"
 SENDER = "hailey@haileyscomet.example.com"

@@ -29,7 +29,7 @@ from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS, render_is
 from newsletter.render.message import SENDGRID_GROUP_UNSUBSCRIBE, recipient_for
 from tests.fakes.sendgrid_checks import limit_errors, schema_errors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 
 
