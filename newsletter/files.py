@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from newsletter.errors import FileWriteError
+from newsletter.errors import FileWriteError, NewsletterError
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[^.]*\.tmp$")
 
@@ -261,3 +261,26 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(lock: Path, *, timeout: float, busy: NewsletterError) -> Iterator[None]:
+    """Hold the filelock `lock` for a read-modify-write; raise `busy` if another process keeps it.
+
+    The one lock helper: the subscriber list, a send's ledger and the site folder each name their
+    own lock file and the error a person reads when it is taken. timeout=0 refuses at once.
+    The lock file stays behind when released (deleting it would race with the next taker).
+    """
+    from filelock import FileLock, Timeout
+
+    file_lock = FileLock(str(lock), timeout=timeout)
+    try:
+        file_lock.acquire()
+    except Timeout:
+        raise busy from None
+    except OSError as exc:
+        raise FileWriteError(lock, exc) from None
+    try:
+        yield
+    finally:
+        file_lock.release()

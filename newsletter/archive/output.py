@@ -17,10 +17,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from newsletter import files
 from newsletter.errors import FileWriteError, NewsletterError
 from newsletter.files import (
     atomic_write_bytes,
@@ -87,19 +87,11 @@ def _update(folder: Path, files: dict[str, bytes]) -> FolderUpdate:
     return report
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
+def _locked(folder: Path) -> contextlib.AbstractContextManager[None]:
     lock = lock_path(folder)
-    try:
-        with FileLock(lock, timeout=LOCK_TIMEOUT):
-            yield
-    except Timeout:
-        raise NewsletterError(
-            f"{folder}: another build is writing this folder (lock {lock} held)",
-            hint="wait for it to finish, then run this again",
-        ) from None
+    busy = NewsletterError(f"{folder}: another build is writing this folder (lock {lock} held)",
+                           hint="wait for it to finish, then run this again")
+    return files.locked(lock, timeout=LOCK_TIMEOUT, busy=busy)
 
 
 def lock_path(folder: Path) -> Path:

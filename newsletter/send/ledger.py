@@ -25,11 +25,12 @@ import datetime as dt
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from newsletter import files
 from newsletter.errors import SendError
 from newsletter.files import fsync_dir
 from newsletter.subscribers.schema import email_key
@@ -162,22 +163,12 @@ def _apply(state: LedgerState, record: dict[str, Any]) -> None:
             state.entries[key(str(email))] = Entry(event, at, run, detail)
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold sends/<slug>.jsonl.lock: two sends of one issue can never run at once."""
-    from filelock import FileLock, Timeout
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path) + ".lock", timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise SendError(f"{path}: another send of this issue is running (lock {path.name}.lock is held)",
-                        hint="wait for it to finish; `newsletter status` shows its progress") from None
-    try:
-        yield
-    finally:
-        lock.release()
+    busy = SendError(f"{path}: another send of this issue is running (lock {path.name}.lock is held)",
+                     hint="wait for it to finish; `newsletter status` shows its progress")
+    return files.locked(Path(str(path) + ".lock"), timeout=0, busy=busy)
 
 
 class LedgerWriter:

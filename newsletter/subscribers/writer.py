@@ -17,6 +17,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import IO
 
+from newsletter import files
 from newsletter.errors import SubscriberError
 from newsletter.files import atomic_open
 from newsletter.models import Subscriber
@@ -26,29 +27,15 @@ from newsletter.subscribers.schema import COLUMNS, Layout, RowCodec, shown
 LOCK_TIMEOUT = 60.0
 
 
-@contextlib.contextmanager
-def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
+def locked(path: Path, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
     """Hold the list's write lock (a filelock on `.<name>.lock` beside it), waiting up to `timeout`
     seconds (default LOCK_TIMEOUT) for another command to finish."""
-    from filelock import FileLock, Timeout
-
     timeout = LOCK_TIMEOUT if timeout is None else timeout
     if not path.parent.is_dir():
         raise SubscriberError(f"{shown(path)}: the folder {shown(path.parent)!r} does not exist")
-    lock = FileLock(path.with_name(f".{path.name}.lock"), timeout=timeout)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise SubscriberError(
-            f"{shown(path)}: another command is still changing this list (waited {timeout:.0f} s)",
-            hint="wait for it to finish, then run this again",
-        ) from None
-    except OSError as exc:
-        raise SubscriberError(f"{shown(path)}: cannot lock it: {exc.strerror}") from None
-    try:
-        yield
-    finally:
-        lock.release()
+    busy = SubscriberError(f"{shown(path)}: another command is still changing this list (waited {timeout:.0f} s)",
+                           hint="wait for it to finish, then run this again")
+    return files.locked(path.with_name(f".{path.name}.lock"), timeout=timeout, busy=busy)
 
 
 @contextlib.contextmanager
