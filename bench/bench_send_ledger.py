@@ -61,13 +61,14 @@ def one_send(n: int, provider: str) -> tuple[float, int, int]:
 
 def ledger_alone(n: int) -> float:
     """Seconds for n durable appends of a one-address pending record (one fsync each)."""
+    from newsletter.providers.base import State
     from newsletter.send.ledger import LedgerWriter
 
     with tempfile.TemporaryDirectory() as folder:
         writer = LedgerWriter(Path(folder) / "x.jsonl")
         started = time.perf_counter()
         for i in range(n):
-            writer.recipients("pending", "bench", 1, [f"reader{i:06d}@example.com"], durable=True)
+            writer.recipients(State.IN_DOUBT, "bench", 1, [f"reader{i:06d}@example.com"], durable=True)
         seconds = time.perf_counter() - started
         writer.close()
     return seconds

@@ -54,6 +54,10 @@ class Settings:
         """Resolve a path from the config against the newsletter folder."""
         return (self.root / relative).resolve() if not Path(relative).is_absolute() else Path(relative)
 
+    def ledger_path(self, slug: str) -> Path:
+        """sends/<slug>.jsonl: the send ledger of one issue, in [delivery] ledger_dir."""
+        return self.path(self.delivery.ledger_dir) / f"{slug}.jsonl"
+
     @property
     def issues_dir(self) -> Path:
         return self.root / "issues"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-PROVIDERS = ("outbox", "sendgrid", "smtp")
+from newsletter.models import PROVIDERS
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,44 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-ISSUE_STATUSES = ("draft", "ready", "sent")
-SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+
+class IssueStatus(StrEnum):
+    """An issue's `status:` in its front matter."""
+
+    DRAFT = "draft"
+    READY = "ready"
+    SENT = "sent"
+
+
+class SubscriberStatus(StrEnum):
+    """A subscriber's status column in the list."""
+
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class ProviderName(StrEnum):
+    """The ways out: [delivery] provider and the CLI's --provider (newsletter.providers builds each)."""
+
+    OUTBOX = "outbox"
+    SENDGRID = "sendgrid"
+    SMTP = "smtp"
+
+
+ISSUE_STATUSES = tuple(status.value for status in IssueStatus)  # plain strings, in this order in messages
+SUBSCRIBER_STATUSES = tuple(status.value for status in SubscriberStatus)
+PROVIDERS = tuple(name.value for name in ProviderName)  # the one list of provider names
+PUBLISHED_STATUSES = (IssueStatus.READY.value, IssueStatus.SENT.value)  # what `newsletter archive` publishes
+
+
+def now_iso() -> str:
+    """The current time as the list and the ledger write it: ISO 8601, UTC, to the second."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -95,7 +129,6 @@ class RenderedEmail:
     html: str
     text: str
     web_url: str
-    essay_html: str = ""  # the sanitised essay fragment (for checks and the archive)
     links: tuple[str, ...] = ()
     images: tuple[tuple[str, str, str], ...] = ()  # (src, alt, width as written)
     problems: tuple[str, ...] = ()  # found while rendering, reported by the checks

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from newsletter.config import load_settings
-from newsletter.render.sample import render_and_check, sample_parts
+from newsletter.render.message import personalize, sample_recipient
+from newsletter.render.sample import render_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -22,7 +23,7 @@ def current() -> dict[str, str]:
     """The seed issue's email.html and email.txt as the code renders them now."""
     settings = load_settings(ROOT / "newsletter.toml", environ={})
     _, rendered, _ = render_and_check(settings, SLUG)
-    html, text = sample_parts(rendered, settings, secret="")
+    html, text = personalize(rendered, sample_recipient(settings, secret=""))
     return {"email.html": html, "email.txt": text}
 
 

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from newsletter import __version__
-from newsletter.cli.app import app
+from newsletter.cli import app
 from tests.helpers import one_error_line
 
 SLUG = "the-fear-of-entering-the-room"

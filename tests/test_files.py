@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from newsletter import files as fsutil
-from newsletter.cli.app import app
+from newsletter.cli import app
 from tests.helpers import one_error_line
 
 SLUG = "the-fear-of-entering-the-room"

@@ -23,4 +23,6 @@ def test_wheel_contains_the_default_templates(tmp_path: Path) -> None:
     assert {"newsletter/templates/email.html", "newsletter/templates/email.css",
             "newsletter/templates/email.txt"} <= packaged
     assert packaged <= names
+    assets = {f"newsletter/preview/assets/{p.name}" for p in (ROOT / "newsletter" / "preview" / "assets").iterdir()}
+    assert "newsletter/preview/assets/preview.js" in assets and assets <= names
     assert "newsletter/cli/__init__.py" in names and any(n.endswith("entry_points.txt") for n in names)

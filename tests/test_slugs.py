@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.errors import IssueError
 from newsletter.issues import SLUG_PATTERN, new_issue, parse_issue, slugify
 from newsletter.preview.server import PreviewServer
@@ -113,7 +113,7 @@ def test_commands_refuse_a_slug_two_files_share(newsletter_dir: Path, runner: Cl
 
 def test_preview_refuses_a_slug_two_files_share(newsletter_dir: Path) -> None:
     shared_slug_letter(newsletter_dir)
-    server = PreviewServer(newsletter_dir / "newsletter.toml", port=0, environ={})
+    server = PreviewServer(newsletter_dir / "newsletter.toml", port=0)
     with server.start() as srv, socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
         sock.sendall(f"GET /issue/{SLUG}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
         data = b""

@@ -15,17 +15,17 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from newsletter.config import Settings
-from newsletter.render.compose import base_url
+from newsletter.render import base_url
 
 if TYPE_CHECKING:
-    from newsletter.archive.site import WebIssue
+    from newsletter.archive.entries import WebIssue
 
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 EPOCH = dt.date(1970, 1, 1)  # `updated` of a feed with no entries: Atom requires one
 # Characters XML 1.0 cannot carry at all (a stray form feed pasted into an essay, say).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def timestamp(date: dt.date) -> str:
@@ -42,7 +42,7 @@ def entry_id(settings: Settings, issue_date: dt.date, slug: str) -> str:
 def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
     child = etree.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
     if text is not None:
-        child.text = _NOT_XML.sub("", text)
+        child.text = NOT_XML.sub("", text)
     return child
 
 

@@ -4,14 +4,14 @@ render_site is pure (it reads issues, templates and the files essays refer to; i
 so the preview server can serve its result at /archive/. Links between pages are relative, so the
 site works under any prefix; canonical, Open Graph, sitemap and feed URLs are absolute, from
 [newsletter] url. The output depends only on the inputs (no build time anywhere), so a rebuild with
-no change gives identical bytes. write_site puts it in a folder (see newsletter.archive.output).
+no change gives identical bytes. write_site puts it in a folder (see newsletter.output).
 """
 
 from __future__ import annotations
 
 import html as htmlmod
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -19,32 +19,13 @@ from urllib.parse import quote, unquote, urlsplit
 import jinja2
 from markupsafe import Markup
 
+from newsletter.archive.entries import WebIssue, shorten, web_issue
+from newsletter.archive.feed import atom_feed, robots_txt, sitemap
 from newsletter.config import Settings
 from newsletter.errors import IssueError, NewsletterError
 from newsletter.issues import load_issues
-from newsletter.models import Issue
-from newsletter.render.compose import _render_template, _template_source, base_url, format_date, template_env
-from newsletter.render.essay import Essay, render_essay
-
-PUBLISHED = ("ready", "sent")
-WORDS_PER_MINUTE = 230
-DESCRIPTION_CHARS = 200
-
-
-@dataclass(frozen=True)
-class WebIssue:
-    """One issue prepared for the web: its page's essay, the feed's essay and its summary."""
-
-    issue: Issue
-    url: str  # canonical, absolute
-    essay: Essay  # for the page: in-page links stay relative (#fn:1)
-    feed_html: str  # for the feed: every link absolute
-    description: str
-    minutes: int
-
-    @property
-    def draft(self) -> bool:
-        return self.issue.status not in PUBLISHED
+from newsletter.models import PUBLISHED_STATUSES, Issue
+from newsletter.render import Essay, base_url, format_date, render_template, template_env, template_source
 
 
 @dataclass
@@ -63,11 +44,9 @@ def render_site(settings: Settings, include_drafts: bool = False) -> dict[str, b
 
 def build_site(settings: Settings, include_drafts: bool = False) -> Site:
     """Render the archive and collect warnings (broken internal links, no way to subscribe)."""
-    from newsletter.archive.feed import atom_feed, robots_txt, sitemap
-
-    chosen = [i for i in load_issues(settings.issues_dir) if include_drafts or i.status in PUBLISHED]
+    chosen = [i for i in load_issues(settings.issues_dir) if include_drafts or i.status in PUBLISHED_STATUSES]
     _refuse_duplicate_slugs(chosen)
-    issues = [_web_issue(settings, issue) for issue in chosen]
+    issues = [web_issue(settings, issue) for issue in chosen]
     published = [w for w in issues if not w.draft]
     env = template_env(settings)  # once per build: compiling templates is most of the cost
     files: dict[str, bytes] = {"index.html": _index_page(settings, env, issues)}
@@ -102,38 +81,6 @@ def _refuse_duplicate_slugs(issues: list[Issue]) -> None:
         seen[issue.slug] = issue.path
 
 
-def _web_issue(settings: Settings, issue: Issue) -> WebIssue:
-    from newsletter.render.compose import typeset, web_url
-    from newsletter.render.fields import fields_as_fallbacks
-
-    issue = typeset(issue)  # the same curly quotes and dashes as the email's title
-    url = web_url(settings, issue.slug)
-    essay = render_essay(issue.body, base_url(settings), url, for_email=False)
-    # A page is read by no one in particular: each per-recipient field shows its fallback.
-    essay = replace(essay, html=fields_as_fallbacks(essay.html))
-    # The feed gets the email's rendering: a feed reader has no page to resolve "#fn:1" against.
-    feed_html = fields_as_fallbacks(render_essay(issue.body, base_url(settings), url, for_email=True).html)
-    text = _plain(essay.html)
-    return WebIssue(
-        issue=issue, url=url, essay=essay, feed_html=feed_html,
-        description=issue.subtitle or issue.preheader or _shorten(text, DESCRIPTION_CHARS),
-        minutes=max(1, round(len(text.split()) / WORDS_PER_MINUTE)),
-    )
-
-
-def _plain(fragment: str) -> str:
-    """The visible text of an HTML fragment, whitespace collapsed (footnote marks dropped)."""
-    fragment = re.sub(r"<sup\b.*?</sup>|<a class=\"footnote-backref\".*?</a>", "", fragment, flags=re.S)
-    return " ".join(htmlmod.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:.–—-")
-    return cut + "…"
-
-
 def _relative(fragment: str, settings: Settings, root: str) -> str:
     """Point the essay's links into this site relatively, so they work under any prefix."""
     base = htmlmod.escape(base_url(settings), quote=True)
@@ -165,8 +112,8 @@ def _common(settings: Settings, root: str) -> dict[str, Any]:
 
 
 def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> bytes:
-    css = Markup(_template_source(env, "web.css"))
-    return _render_template(env, name, {**context, "css": css}).encode("utf-8")
+    css = Markup(template_source(env, "web.css"))
+    return render_template(env, name, {**context, "css": css}).encode("utf-8")
 
 
 def _index_page(settings: Settings, env: jinja2.Environment, issues: list[WebIssue]) -> bytes:
@@ -178,7 +125,7 @@ def _index_page(settings: Settings, env: jinja2.Environment, issues: list[WebIss
     ]
     return _render(env, "web_index.html", {
         **_common(settings, "./"), "page_title": nl.name, "social_title": nl.name,
-        "description": _shorten(" ".join(nl.description.split()), 300) or nl.name,
+        "description": shorten(" ".join(nl.description.split()), 300) or nl.name,
         "canonical": base_url(settings), "og_type": "website", "entries": entries,
     })
 
@@ -255,7 +202,7 @@ def write_site(settings: Settings, out_dir: Path, include_drafts: bool = False) 
     before but no longer builds (an issue removed or back to draft) are deleted. Files it did not
     write are never overwritten or deleted.
     """
-    from newsletter.archive.output import update_folder
+    from newsletter.output import update_folder
 
     _refuse_out_dir(settings, out_dir)
     site = build_site(settings, include_drafts)

@@ -12,7 +12,7 @@ from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, echo, handles_errors, settings_for
 
 if TYPE_CHECKING:
-    from newsletter.archive.site import SiteReport
+    from newsletter.archive import SiteReport
 
 LISTED = 20  # written files named one per line; a full rebuild of a long archive is summarised
 
@@ -39,7 +39,7 @@ def archive(
 
     Example: newsletter archive --out site
     """
-    from newsletter.archive.site import write_site
+    from newsletter.archive import write_site
 
     settings = settings_for(config)
     report = write_site(settings, out if out is not None else settings.path(settings.archive.out), include_drafts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from newsletter.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
 
 ConfigOption = Annotated[
     Path | None,
@@ -79,16 +82,14 @@ def plural(n: int, word: str, plural_form: str = "") -> str:
     return f"{n:,} {word if n == 1 else plural_form or word + 's'}"
 
 
-def kb(n: int) -> str:
-    """A byte count as people read it: KB of 1000 bytes, as check and the preview show sizes."""
-    from newsletter.render.checks import kb as checks_kb
-
-    return checks_kb(n)
+def unsubscribe_secret(settings: Settings) -> str:
+    """The key of the unsubscribe links' tokens, from the variable [delivery] unsubscribe_secret_env names."""
+    return os.environ.get(settings.delivery.unsubscribe_secret_env, "")
 
 
 def print_checks(report: object, *, verbose: bool = True) -> None:
     """Print a CheckReport: one line per finding, then the counts."""
-    from newsletter.render.checks import CheckReport
+    from newsletter.render import CheckReport
 
     assert isinstance(report, CheckReport)
     order = {"error": 0, "warning": 1, "ok": 2}

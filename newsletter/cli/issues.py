@@ -9,9 +9,16 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.app import app
-from newsletter.cli.common import ConfigOption, echo, handles_errors, kb, plural, print_checks, settings_for
-
-IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
+from newsletter.cli.common import (
+    ConfigOption,
+    IssueArgument,
+    echo,
+    handles_errors,
+    plural,
+    print_checks,
+    settings_for,
+    unsubscribe_secret,
+)
 
 
 @app.command()
@@ -27,11 +34,10 @@ def build(
 
     Example: newsletter build the-fear-of-entering-the-room --out build
     """
-    from newsletter.render.sample import build_issue
+    from newsletter.render import build_issue, kb
 
     settings = settings_for(config)
-    secret = os.environ.get(settings.delivery.unsubscribe_secret_env, "")
-    result = build_issue(settings, issue, out, secret=secret)
+    result = build_issue(settings, issue, out, secret=unsubscribe_secret(settings))
     echo(f"Built {result.issue.slug}: {result.rendered.subject}")
     for name, size in result.files.items():
         echo(f"  {result.folder / name}  {kb(size)}")
@@ -51,7 +57,7 @@ def check(issue: IssueArgument, config: ConfigOption = None) -> None:
 
     Example: newsletter check the-fear-of-entering-the-room
     """
-    from newsletter.render.sample import render_and_check
+    from newsletter.render import render_and_check
 
     settings = settings_for(config)
     found, rendered, report = render_and_check(settings, issue)
@@ -96,7 +102,7 @@ def init(
 
     Example: newsletter init my-letter --name "The Long Read"
     """
-    from newsletter.render.sample import init_newsletter
+    from newsletter.scaffold import init_newsletter
 
     for path in init_newsletter(folder, name):
         echo(f"Created {os.path.relpath(path)}")
@@ -112,7 +118,7 @@ def issues_(config: ConfigOption = None) -> None:
 
     Example: newsletter issues
     """
-    from newsletter.send.overview import issue_rows
+    from newsletter.send import issue_rows
 
     rows = issue_rows(settings_for(config))
     table = [("DATE", "STATUS", "SENT", "SLUG", "TITLE")] + [

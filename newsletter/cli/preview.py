@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.app import app
-from newsletter.cli.common import ConfigOption, echo, handles_errors
+from newsletter.cli.common import ConfigOption, echo, handles_errors, unsubscribe_secret
 
 if TYPE_CHECKING:
-    from newsletter.preview.server import PreviewServer
+    from newsletter.preview import PreviewServer
 
 
 def _log(message: str) -> None:
@@ -80,9 +80,10 @@ def preview(
     Example: newsletter preview the-fear-of-entering-the-room
     """
     from newsletter.config import find_config
-    from newsletter.preview.server import PreviewServer
+    from newsletter.preview import PreviewServer
 
-    server = PreviewServer(config or find_config(), host=host, port=port, log=_log)
+    server = PreviewServer(config or find_config(), host=host, port=port, log=_log,
+                           unsubscribe_secret=unsubscribe_secret)
     try:
         with _sigterm_stops():  # before the address is printed: whoever reads it may stop us
             _announce(server, server.url.rstrip("/") + (server.path_for(issue) if issue else "/"), no_open)

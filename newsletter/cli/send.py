@@ -7,13 +7,12 @@ variable named by [smtp] password_env, and the one named by [delivery] unsubscri
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.app import app
-from newsletter.cli.common import ConfigOption, SubscribersOption, handles_errors, settings_for
+from newsletter.cli.common import ConfigOption, IssueArgument, SubscribersOption, handles_errors, settings_for
 from newsletter.cli.send_output import (
     confirm,
     progress_events,
@@ -25,23 +24,16 @@ from newsletter.cli.send_output import (
     show_sync,
 )
 from newsletter.cli.subscribers import subscribers_app
+from newsletter.models import ProviderName
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
-    from newsletter.providers.base import Credentials
-
-IssueArgument = Annotated[str, typer.Argument(help="The issue: its slug or the path of its .md file.", metavar="ISSUE")]
-
-
-class ProviderName(StrEnum):
-    outbox = "outbox"
-    sendgrid = "sendgrid"
-    smtp = "smtp"
+    from newsletter.providers import Credentials
 
 
 def credentials_for(settings: Settings) -> Credentials:
     """The secrets, from environment variables only."""
-    from newsletter.providers.base import Credentials
+    from newsletter.providers import Credentials
 
     return Credentials(
         sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", "").strip(),

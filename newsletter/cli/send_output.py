@@ -198,11 +198,13 @@ def _rehearsal_summary(plan: SendPlan, report: SendReport) -> None:
 
 def show_status(status: SendStatus) -> None:
     """The ledger's counts, the runs, and who failed or is in doubt."""
+    from newsletter.providers.base import State
+
     c = status.counts
     echo(f"{status.issue.slug} (status: {status.issue.status}; ledger {_rel(status.ledger)})")
-    echo(f"  sent          {c['sent']:,}")
-    echo(f"  failed        {c['failed']:,}")
-    echo(f"  in doubt      {c['pending']:,}")
+    echo(f"  sent          {c[State.SENT]:,}")
+    echo(f"  failed        {c[State.FAILED]:,}")
+    echo(f"  in doubt      {c[State.IN_DOUBT]:,}")
     if status.not_yet is not None:
         echo(f"  not yet sent  {status.not_yet:,} of {plural(status.active or 0, 'active subscriber')}")
     for run, sent in status.runs:

@@ -15,24 +15,17 @@ import typer
 from newsletter.cli.app import app
 from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, plural, settings_for
 from newsletter.errors import ConfigError, SubscriberError
+from newsletter.models import SubscriberStatus
+from newsletter.subscribers import PLATFORMS
 
 if TYPE_CHECKING:
     from newsletter.models import Subscriber
-    from newsletter.subscribers.check import CheckReport
-    from newsletter.subscribers.exports import ImportReport
-    from newsletter.subscribers.stats import ListStats
+    from newsletter.subscribers import CheckReport, ImportReport, ListStats
 
 subscribers_app = typer.Typer(
     help="Manage the subscriber list (a CSV file).", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(subscribers_app, name="subscribers")
-
-
-class Status(StrEnum):
-    active = "active"
-    unsubscribed = "unsubscribed"
-    bounced = "bounced"
-    complained = "complained"
 
 
 class ListFormat(StrEnum):
@@ -46,21 +39,14 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
-class ImportFormat(StrEnum):
-    auto = "auto"
-    substack = "substack"
-    mailchimp = "mailchimp"
-    buttondown = "buttondown"
-    listmonk = "listmonk"
-    ghost = "ghost"
-    csv = "csv"
+ImportFormat = StrEnum("ImportFormat", [(name, name) for name in PLATFORMS])  # type: ignore[misc]
 
 
 EmailsArgument = Annotated[
     list[str], typer.Argument(help="One or more addresses ('Name <ADDRESS>' too).", metavar="ADDRESS",
                               show_default=False)
 ]
-StatusOption = Annotated[Status | None, typer.Option("--status", help="Only people with this status.")]
+StatusOption = Annotated[SubscriberStatus | None, typer.Option("--status", help="Only people with this status.")]
 TagOption = Annotated[str | None, typer.Option("--tag", metavar="TAG", help="Only people with this tag.")]
 TagsOption = Annotated[
     list[str] | None, typer.Option("--tag", metavar="TAG", help="A tag to give them (repeatable).")
@@ -103,7 +89,7 @@ def add(
 
     Example: newsletter subscribers add "Grace Hopper <grace@example.org>" jon@example.com
     """
-    from newsletter.subscribers.store import add_subscribers
+    from newsletter.subscribers import add_subscribers
 
     path = list_path(config, subscribers)
     results = add_subscribers(path, _named(people, name), tags=tag or (), resubscribe=resubscribe)
@@ -116,14 +102,14 @@ def add(
 
 def _addresses(people: list[str]) -> list[str]:
     """The address of each argument, 'ADDRESS' or 'Name <ADDRESS>' (as copied from a mail client)."""
-    from newsletter.subscribers.schema import split_mailbox
+    from newsletter.subscribers import split_mailbox
 
     return [split_mailbox(text)[0] for text in people]
 
 
 def _named(people: list[str], name: str) -> list[tuple[str, str]]:
     """(address, name) for each argument, 'ADDRESS' or 'Name <ADDRESS>'; --name for a lone address."""
-    from newsletter.subscribers.schema import split_mailbox
+    from newsletter.subscribers import split_mailbox
 
     if name and len(people) > 1:
         raise SubscriberError("--name names one person, but several addresses were given",
@@ -141,7 +127,7 @@ def unsubscribe(emails: EmailsArgument, subscribers: SubscribersOption = None, c
 
     Example: newsletter subscribers unsubscribe jon.olsen@example.com
     """
-    from newsletter.subscribers.store import unsubscribe as unsubscribe_people
+    from newsletter.subscribers import unsubscribe as unsubscribe_people
 
     for email, old, new in unsubscribe_people(list_path(config, subscribers), _addresses(emails)):
         same = f"{email} already has status {old}; left as it is."
@@ -163,7 +149,7 @@ def remove(
 
     Example: newsletter subscribers remove jon.olsen@example.com --forget
     """
-    from newsletter.subscribers.store import forget_subscribers
+    from newsletter.subscribers import forget_subscribers
 
     if not forget:
         raise SubscriberError(
@@ -190,8 +176,7 @@ def list_(
 
     Example: newsletter subscribers list --status active --tag film
     """
-    from newsletter.subscribers.exports import export_subscribers
-    from newsletter.subscribers.store import select_subscribers
+    from newsletter.subscribers import export_subscribers, select_subscribers
 
     path, statuses = list_path(config, subscribers), [status.value] if status else None
     if fmt is ListFormat.table:
@@ -204,7 +189,8 @@ def list_(
 @subscribers_app.command()
 @handles_errors
 def count(
-    status: Annotated[Status, typer.Option("--status", help="Count people with this status.")] = Status.active,
+    status: Annotated[SubscriberStatus, typer.Option("--status", help="Count people with this status.")] = (
+        SubscriberStatus.ACTIVE),
     tag: TagOption = None,
     subscribers: SubscribersOption = None,
     config: ConfigOption = None,
@@ -213,7 +199,7 @@ def count(
 
     Example: newsletter subscribers count --tag film
     """
-    from newsletter.subscribers.store import count_subscribers
+    from newsletter.subscribers import count_subscribers
 
     echo(str(count_subscribers(list_path(config, subscribers), status.value, tag)))
 
@@ -225,7 +211,7 @@ def stats(subscribers: SubscribersOption = None, config: ConfigOption = None) ->
 
     Example: newsletter subscribers stats
     """
-    from newsletter.subscribers.stats import list_stats
+    from newsletter.subscribers import list_stats
 
     _print_stats(list_stats(list_path(config, subscribers)))
 
@@ -236,7 +222,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="The export: a CSV, or Mailchimp's ZIP.", metavar="PATH",
                                          show_default=False)],
     fmt: Annotated[ImportFormat, typer.Option("--format", help="Whose export (auto: from its header).")] = (
-        ImportFormat.auto),
+        ImportFormat.auto),  # type: ignore[attr-defined]
     tag: TagsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")] = False,
     encoding: Annotated[str | None, typer.Option("--encoding", metavar="ENCODING",
@@ -251,7 +237,7 @@ def import_(
 
     Example: newsletter subscribers import mailchimp-export.zip --tag from-mailchimp --dry-run
     """
-    from newsletter.subscribers.exports import import_subscribers
+    from newsletter.subscribers import import_subscribers
 
     path = list_path(config, subscribers)
     report = import_subscribers(path, file, platform=fmt.value, encoding=encoding, tags=tag or (), dry_run=dry_run)
@@ -276,7 +262,7 @@ def export(
 
     Example: newsletter subscribers export --status active -o active.csv
     """
-    from newsletter.subscribers.exports import export_subscribers, write_export
+    from newsletter.subscribers import export_subscribers, write_export
 
     path, statuses = list_path(config, subscribers), [status.value] if status else None
     if output is not None:
@@ -301,7 +287,7 @@ def check(
 
     Example: newsletter subscribers check --fix
     """
-    from newsletter.subscribers.check import check_list, fix_list
+    from newsletter.subscribers import check_list, fix_list
 
     path = list_path(config, subscribers)
     report = fix_list(path) if fix else check_list(path)

@@ -13,7 +13,7 @@ import hashlib
 import mimetypes
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -25,14 +25,14 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issues import list_issues, locate_issue, split_filename
 from newsletter.models import Issue
-from newsletter.render.checks import GMAIL_CLIP_BYTES, KB, CheckReport, kb
-from newsletter.render.compose import PACKAGE_TEMPLATES
+from newsletter.render import GMAIL_CLIP_BYTES, KB, PACKAGE_TEMPLATES, CheckReport, kb
 
 RAW_FILES = {
     "email.html": "text/html; charset=utf-8",
     "email.txt": "text/plain; charset=utf-8",
     "message.eml": "message/rfc822",
 }
+ASSETS = Path(__file__).resolve().parent / "assets"  # the preview's own pages, style and script
 STATIC_FILES = {"preview.css": "text/css; charset=utf-8", "preview.js": "text/javascript; charset=utf-8"}
 # The raw email may be opened on its own: whatever it holds, it runs no script and posts no form.
 EMAIL_CSP = "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
@@ -102,12 +102,12 @@ def format_date_short(day: dt.date) -> str:
 class PreviewSite:
     """Render pages for one newsletter folder; safe to call from many threads."""
 
-    def __init__(self, config_path: Path, environ: Mapping[str, str] | None = None,
+    def __init__(self, config_path: Path, unsubscribe_secret: Callable[[Settings], str] = lambda _: "",
                  log: Callable[[str], None] = lambda _: None,
                  version: Callable[[], str] = lambda: "0") -> None:
         self.config_path = config_path.resolve()
         self.root = self.config_path.parent
-        self.environ = environ if environ is not None else os.environ
+        self.unsubscribe_secret = unsubscribe_secret  # the CLI reads it: a preview never reads a secret itself
         self.log = log
         self.version = version
         self._lock = threading.Lock()  # one render at a time: frames wait for the page's render
@@ -116,7 +116,7 @@ class PreviewSite:
         self._site: tuple[Stamp, dict[str, bytes]] | None = None  # the web archive, for /archive/
         self._known: dict[str, Path] = {}  # slug -> file, remembered while its front matter is broken
         self._pages = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(PACKAGE_TEMPLATES), autoescape=True,
+            loader=jinja2.FileSystemLoader(ASSETS), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         )
         self._pages.filters["kb"] = kb
@@ -126,7 +126,7 @@ class PreviewSite:
 
     def inputs_stamp(self) -> Stamp:
         """Everything every render reads besides the issue file itself."""
-        templates = _files_in(self.root / "templates") + _files_in(PACKAGE_TEMPLATES)
+        templates = _files_in(self.root / "templates") + _files_in(PACKAGE_TEMPLATES) + _files_in(ASSETS)
         return stamp([self.config_path, *templates])
 
     def watch_stamp(self) -> Stamp:
@@ -169,14 +169,14 @@ class PreviewSite:
             self.log(f"fixed: {self.rel(path)} renders again")
 
     def _render(self, path: Path) -> Outcome:
-        from newsletter.render.sample import render_and_check, sample_files
+        from newsletter.render import render_and_check, sample_files
 
         try:
             settings = self.settings()
             issue, rendered, report = render_and_check(settings, str(path))
         except NewsletterError as exc:
             return exc
-        secret = self.environ.get(settings.delivery.unsubscribe_secret_env, "")
+        secret = self.unsubscribe_secret(settings)
         name, address = parseaddr(settings.sender.from_)
         self._known[issue.slug] = path
         return IssueView(issue, report, sample_files(rendered, settings, secret),
@@ -260,7 +260,7 @@ class PreviewSite:
 
         The site is rebuilt when any file it reads changes; a path it does not hold is a 404.
         """
-        from newsletter.archive.site import render_site
+        from newsletter.archive import render_site
 
         try:
             settings = self.settings()
@@ -281,7 +281,7 @@ class PreviewSite:
 
     def static(self, name: str) -> Response:
         """The preview's own stylesheet and script (read on each request: no stale copies)."""
-        return Response(200, (PACKAGE_TEMPLATES / name).read_bytes(), STATIC_FILES[name], ())
+        return Response(200, (ASSETS / name).read_bytes(), STATIC_FILES[name], ())
 
     def missing(self, message: str = "Nothing here.", slug: str = "") -> Response:
         """A 404 page; it updates by itself, so an issue that appears later shows up."""

@@ -15,12 +15,13 @@ import ipaddress
 import socket
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote
 
+from newsletter.config import Settings
 from newsletter.errors import IssueError, NewsletterError
 from newsletter.issues import SLUG_PATTERN
 from newsletter.preview.live import Changes, Warmer, Watcher
@@ -143,10 +144,10 @@ class PreviewServer:
 
     def __init__(self, config_path: Path, host: str = DEFAULT_HOST, port: int | None = None,
                  log: Callable[[str], None] = lambda _: None,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 unsubscribe_secret: Callable[[Settings], str] = lambda _: "") -> None:
         self.log = log
         self.changes = Changes()
-        self.site = PreviewSite(config_path, environ, log, lambda: self.changes.version)
+        self.site = PreviewSite(config_path, unsubscribe_secret, log, lambda: self.changes.version)
         self.site.settings()  # a broken newsletter.toml stops the start; later ones show on the page
         self.router = build_router(self.site, self.changes)
         self.host, self.loopback = host, is_loopback(host)

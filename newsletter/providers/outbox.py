@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
 from newsletter.files import atomic_write_bytes, sweep_temps
-from newsletter.providers.base import FAILED, SENT, Letter, Outcome, Outgoing, Report
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.mime import MessageFactory
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class OutboxProvider:
 
     name = "outbox"
     batch_size = BATCH_SIZE
+    handoff_size: int | None = 1  # one file a call, each recorded in doubt just before it is written
 
     def __init__(self, root: Path, *, test_send: bool = False) -> None:
         self.root = root
@@ -75,14 +76,21 @@ class OutboxProvider:
             try:
                 data, message_id = self._factory.build(out.recipient)
             except RecipientError as exc:
-                report(Outcome((out.recipient.email,), FAILED, str(exc)))
+                report(Outcome((out.recipient.email,), State.FAILED, str(exc)))
                 continue
             path = folder / eml_name(out.number, out.recipient.email)
             try:
                 atomic_write_bytes(path, data)
             except OSError as exc:
                 raise ProviderError(f"{path}: cannot write: {exc.strerror or exc}") from None
-            report(Outcome((out.recipient.email,), SENT, message_id))
+            report(Outcome((out.recipient.email,), State.SENT, message_id))
+
+    def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
+        """Nothing to prepare: writing a file is quick."""
+
+    def create_batch(self) -> str:
+        """The outbox cannot schedule (send.schedule refuses --schedule before this)."""
+        raise ProviderError("the outbox provider cannot schedule a send", hint="use --provider sendgrid")
 
     def close(self) -> None:
         """Nothing to close."""

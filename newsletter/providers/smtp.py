@@ -5,7 +5,7 @@ Date, Message-ID, List-* headers), produced quickly by providers.mime. The DATA 
 written out here rather than left to smtplib.sendmail so that we know when a failure is
 ambiguous: a connection lost before the message body went out is retried on a new
 connection; one lost after it (while waiting for the server's 250) leaves that recipient
-*pending*, since the server may have queued it.
+in doubt, since the server may have queued it.
 
 What retrying cannot fix stops the send at once with a hint naming the cause: a certificate
 that cannot be verified, no TLS version in common, a refused login, a server that wants a
@@ -24,20 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
-from newsletter.providers.base import (
-    FAILED,
-    PENDING,
-    SENT,
-    Exhausted,
-    InDoubt,
-    Letter,
-    Outcome,
-    Outgoing,
-    Report,
-    RetryPolicy,
-    Transient,
-)
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.mime import MessageFactory
+from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy, Transient
 from newsletter.providers.safety import is_loopback, redact
 from newsletter.render.message import ascii_address
 
@@ -60,6 +49,7 @@ class SMTPProvider:
 
     name = "smtp"
     batch_size = BATCH_SIZE
+    handoff_size: int | None = 1  # one message a call, each recorded in doubt just before it goes
 
     def __init__(self, host: str, port: int, *, security: str = "starttls", username: str = "",
                  password: str = "", timeout: float = 30.0, sender: str = "",
@@ -102,20 +92,27 @@ class SMTPProvider:
                 data, message_id = messages.build(out.recipient)
                 self.policy.call(lambda t=to, d=data: self._send_one(t, d))  # type: ignore[misc]
             except (RecipientError, Refused) as exc:
-                report(Outcome((email,), FAILED, self._redact(str(exc))))
+                report(Outcome((email,), State.FAILED, self._redact(str(exc))))
             except InDoubt as exc:
-                report(Outcome((email,), PENDING, str(exc)))
+                report(Outcome((email,), State.IN_DOUBT, str(exc)))
             except Exhausted as exc:
                 # A server we cannot reach will refuse every later message as well: stop the send.
                 raise ProviderError(f"cannot send through the SMTP server {self.where}: {exc}",
                                     hint="check [smtp] host, port and security, then run the send again") from None
             else:
-                report(Outcome((email,), SENT, message_id))
+                report(Outcome((email,), State.SENT, message_id))
 
     def _messages(self, letter: Letter) -> MessageFactory:
         if self._factory is None or self._factory.letter is not letter:
             self._factory = MessageFactory(letter)
         return self._factory
+
+    def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
+        """Nothing to prepare: each message is built just before it goes."""
+
+    def create_batch(self) -> str:
+        """SMTP cannot schedule (send.schedule refuses --schedule before this)."""
+        raise ProviderError("the smtp provider cannot schedule a send", hint="use --provider sendgrid")
 
     def close(self) -> None:
         """Say QUIT and close the connection if one is open."""

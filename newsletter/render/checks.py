@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from lxml import html as lxml_html
 
 from newsletter.config import Settings
-from newsletter.models import CheckResult, Issue, RenderedEmail
+from newsletter.models import CheckResult, Issue, ProviderName, RenderedEmail
 from newsletter.render.essay import prose_lines
 from newsletter.render.fields import ESSAY_FIELD
-from newsletter.render.message import SAMPLE_RECIPIENT, build_message, has_unsubscribe, recipient_for
+from newsletter.render.message import build_message, has_unsubscribe, sample_recipient
 from newsletter.render.references import check_refs, line_of
 
 # Sizes are bytes of the HTML part as sent (transfer-encoded, what Gmail counts), in KB of 1000
@@ -19,8 +19,7 @@ from newsletter.render.references import check_refs, line_of
 # whichever way Gmail counts a KB.
 KB = 1000
 GMAIL_CLIP_BYTES = 102 * KB
-REAL_PROVIDERS = ("smtp", "sendgrid")  # the outbox only writes files: a rehearsal
-# What `newsletter init` writes (build.NEWSLETTER_TOML, the init --name default): a real send
+# What `newsletter init` writes (scaffold.NEWSLETTER_TOML, the init --name default): a real send
 # with one of these would go out under someone else's name and links.
 INIT_PLACEHOLDERS = {
     "sender": "you@example.com", "url": "https://example.com/", "unsubscribe": "unsubscribe@example.com",
@@ -69,7 +68,7 @@ class CheckReport:
 
 def transmitted_sizes(rendered: RenderedEmail, settings: Settings) -> tuple[int, int, str, str]:
     """Build the sample message; return (html part bytes, message bytes, html, text) as sent."""
-    recipient = recipient_for(settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, secret="preview")
+    recipient = sample_recipient(settings, secret="preview")
     msg = build_message(rendered, recipient, settings, secret="preview")
     html_part, text_part = msg.get_body(("html",)), msg.get_body(("plain",))
     assert html_part is not None and text_part is not None
@@ -192,7 +191,7 @@ def _check_compliance(settings: Settings, report: CheckReport) -> None:
 
 def _check_placeholders(settings: Settings, report: CheckReport) -> None:
     """The example values `newsletter init` writes: errors for a real send, warnings for the outbox."""
-    real = settings.delivery.provider in REAL_PROVIDERS
+    real = settings.delivery.provider != ProviderName.OUTBOX  # the outbox only writes files: a rehearsal
     level = "error" if real else "warning"
     why = (f"set a real value before sending through {settings.delivery.provider}" if real
            else "fine for the outbox; set a real value before sending through smtp or sendgrid")

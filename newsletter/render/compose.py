@@ -90,9 +90,9 @@ def render_issue(issue: Issue, settings: Settings) -> RenderedEmail:
         "title": issue.title, "subtitle": issue.subtitle, "author": author, "date_text": format_date(issue),
         "date": issue.date, "slug": issue.slug,
     }
-    html = _render_template(env, "email.html", {
+    html = render_template(env, "email.html", {
         **context, **PLACEHOLDERS, "essay": Markup(personal_html), "preheader_spacer": PREHEADER_SPACER,
-        "css": Markup(_template_source(env, "email.css")),
+        "css": Markup(template_source(env, "email.css")),
     })
     html = inline_css(html)
     essay_text, links = essay_to_text(personal_html)
@@ -100,21 +100,22 @@ def render_issue(issue: Issue, settings: Settings) -> RenderedEmail:
     byline = " · ".join(x for x in (f"By {author}" if author else "", format_date(issue)) if x)
     subtitle = "" if issue.subtitle == issue.effective_preheader else wrap(issue.subtitle)
     title_block = "\n".join(x for x in (wrap(issue.title), subtitle, byline) if x)
-    text = _render_template(env, "email.txt", {
+    text = render_template(env, "email.txt", {
         **context, **TEXT_PLACEHOLDERS, "preheader_text": wrap(issue.effective_preheader), "title_block": title_block,
         "essay_text": essay_text, "link_list": link_list(links),
         "signature": wrap(nl.description or nl.name),
     })
     return RenderedEmail(
         slug=issue.slug, subject=issue.effective_subject, preheader=issue.effective_preheader,
-        html=html, text=_normalise_text(text), web_url=page, essay_html=essay.html,
+        html=html, text=_normalise_text(text), web_url=page,
         links=tuple(href for href, _ in essay.links),
         images=tuple(essay.images), problems=tuple(essay.problems),
         link_texts=tuple(text for _, text in essay.links), refs=tuple(essay.refs),
     )
 
 
-def _template_source(env: jinja2.Environment, name: str) -> str:
+def template_source(env: jinja2.Environment, name: str) -> str:
+    """The text of a template as it is (a stylesheet to inline), from templates/ or the defaults."""
     assert env.loader is not None
     try:
         return env.loader.get_source(env, name)[0]
@@ -122,7 +123,8 @@ def _template_source(env: jinja2.Environment, name: str) -> str:
         raise RenderError(f"template {name} not found in templates/ or the packaged defaults") from None
 
 
-def _render_template(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+def render_template(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+    """Render a template; a template's own mistake becomes a RenderError naming the file."""
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateSyntaxError as exc:

@@ -171,9 +171,9 @@ def _safe_css_url(url: str) -> bool:
 
 
 # Python-Markdown's own processors, all but the paragraph (tests check none is left over).
-_BLOCK_PROCESSORS = ("empty", "indent", "code", "hashheader", "setextheader", "hr", "olist", "ulist", "quote",
+BLOCK_PROCESSORS = ("empty", "indent", "code", "hashheader", "setextheader", "hr", "olist", "ulist", "quote",
                      "reference")
-_INLINE_PATTERNS = ("backtick", "escape", "reference", "link", "image_link", "image_reference", "short_reference",
+INLINE_PATTERNS = ("backtick", "escape", "reference", "link", "image_link", "image_reference", "short_reference",
                     "short_image_ref", "autolink", "automail", "linebreak", "html", "entity", "em_strong")
 
 
@@ -187,9 +187,9 @@ def smarten(text: str) -> str:
     if not text:
         return text
     md = markdown.Markdown(extensions=["smarty"], extension_configs={"smarty": {"smart_angled_quotes": False}})
-    for name in _BLOCK_PROCESSORS:
+    for name in BLOCK_PROCESSORS:
         md.parser.blockprocessors.deregister(name, strict=False)
-    for name in _INLINE_PATTERNS:
+    for name in INLINE_PATTERNS:
         md.inlinePatterns.deregister(name, strict=False)
     out = md.convert(htmlmod.escape(text, quote=False)).strip()
     return htmlmod.unescape(out.removeprefix("<p>").removesuffix("</p>"))

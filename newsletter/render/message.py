@@ -36,7 +36,7 @@ from newsletter.render.fields import FIRST_NAME_FALLBACK, TOKEN, unpack_fallback
 from newsletter.render.headers import PreFolded, ascii_address, list_unsubscribe_header, to_header
 
 SENDGRID_GROUP_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
-SAMPLE_RECIPIENT = Recipient(email="reader@example.com", name="Sample Reader")
+SAMPLE_RECIPIENT = Recipient(email="reader@example.com", name="Sample Reader")  # build, check, the preview
 UTF8_HEADERS = email_policy.default.clone(utf8=True)  # RFC 6532, for an address with a non-ASCII local part
 
 
@@ -77,6 +77,11 @@ def recipient_for(settings: Settings, email: str, name: str, secret: str) -> Rec
         return Recipient(email=email, name=name, unsubscribe_url=SENDGRID_GROUP_UNSUBSCRIBE)
     url, mailto = unsubscribe_links(settings, email, secret)
     return Recipient(email=email, name=name, unsubscribe_url=url or mailto)
+
+
+def sample_recipient(settings: Settings, secret: str) -> Recipient:
+    """The sample reader build, check and the preview render for."""
+    return recipient_for(settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, secret)
 
 
 class Substitutions(dict[str, str]):

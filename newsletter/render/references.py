@@ -18,11 +18,10 @@ from urllib.parse import unquote, urlsplit
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issues import locate_issue, parse_issue
-from newsletter.models import Issue, RenderedEmail
+from newsletter.models import PUBLISHED_STATUSES, Issue, RenderedEmail
 from newsletter.render.essay import COLUMN_WIDTH, pixel_width, prose_lines
 from newsletter.render.imagesize import image_width
 
-PUBLISHED_STATUSES = ("ready", "sent")  # what `newsletter archive` publishes
 SITE_FILES = ("", "index.html", "feed.xml", "sitemap.xml", "robots.txt")
 _PAGE = re.compile(r"^(?P<slug>[^/]+)/?(?:index\.html)?$")
 Report = Callable[[str, str, str], None]  # (level, code, message)
@@ -156,7 +155,7 @@ def _shown_width(given: str) -> int:
 
 def _published(settings: Settings) -> set[str]:
     """The files `newsletter archive` last wrote into the archive folder that are still there."""
-    from newsletter.archive.output import written_files
+    from newsletter.output import written_files
 
     folder = settings.path(settings.archive.out)
     try:

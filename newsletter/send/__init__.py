@@ -1,1 +1,39 @@
-"""newsletter.send.plan."""
+"""Sending an issue: the only package that combines render, subscribers, providers and the ledger.
+
+The face of the package: what other packages use. Each name is imported from its module on
+first use, so importing one module of the package never imports the others (`--help` stays fast).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsletter.send.deliver import BatchProgress, SendEvents
+    from newsletter.send.overview import issue_rows
+    from newsletter.send.plan import SendOptions, SendPlan, prepare_send, run_send
+    from newsletter.send.schedule import CancelResult, cancel_scheduled
+    from newsletter.send.status import SendStatus, send_status
+    from newsletter.send.suppressions import SyncResult, sync_suppressions
+
+_HOMES = {  # module -> the names it gives the face
+    "plan": ("SendOptions", "SendPlan", "prepare_send", "run_send"),
+    "deliver": ("BatchProgress", "SendEvents"),
+    "overview": ("issue_rows",),
+    "schedule": ("CancelResult", "cancel_scheduled"),
+    "status": ("SendStatus", "send_status"),
+    "suppressions": ("SyncResult", "sync_suppressions"),
+}
+__all__ = [
+    "BatchProgress", "CancelResult", "SendEvents", "SendOptions", "SendPlan", "SendStatus", "SyncResult",
+    "cancel_scheduled", "issue_rows", "prepare_send", "run_send", "send_status", "sync_suppressions",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines `name` the first time someone asks for it."""
+    for module, names in _HOMES.items():
+        if name in names:
+            return getattr(import_module(f"{__name__}.{module}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

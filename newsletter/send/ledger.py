@@ -3,10 +3,11 @@
 Append-only JSON lines. What is handed over is recorded *pending* (flushed and fsynced) just
 before the provider sees it (each message for SMTP and the outbox, each request for SendGrid),
 then *sent* (with the provider's message id), *failed* (with the reason) or *unsent* (never
-handed over after all) as the provider reports. The latest record for an address is its state;
-one left *pending* is "in doubt": the provider may have accepted it, so it is never resent
-without --resend-pending. A crash can tear only the last line; it is
-cut off (under the lock) before the next append and ignored when reading.
+handed over after all) as the provider reports. The latest record for an address is its state
+(providers.base.State); one left *pending* is in doubt (State.IN_DOUBT): the provider may have
+accepted it, so it is never resent without --resend-pending. Every record is built here. A
+crash can tear only the last line; it is cut off (under the lock) before the next append and
+ignored when reading.
 
 An outbox run is a rehearsal, not a send: it keeps a ledger of its own, outbox/<slug>/.ledger.jsonl,
 beside the files it wrote (delete the folder and the rehearsal starts over), and the real ledger
@@ -21,7 +22,6 @@ Records: {"event": "run", "run", "at", "provider", "issue", "send_at"?, "batch_i
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 from collections import Counter
@@ -33,30 +33,22 @@ from typing import IO, Any
 from newsletter import files
 from newsletter.errors import SendError
 from newsletter.files import fsync_dir
+from newsletter.models import now_iso
+from newsletter.providers.base import State
 from newsletter.subscribers.schema import email_key
 
-RECIPIENT_EVENTS = ("pending", "sent", "failed", "unsent")
+RECIPIENT_EVENTS = tuple(state.value for state in State)  # one record per state: the state is the event
 EVENTS = ("run", *RECIPIENT_EVENTS, "cancelled")
 REHEARSAL = "outbox"  # the provider whose runs deliver nothing
 REHEARSAL_LEDGER = ".ledger.jsonl"
 _sync = getattr(os, "fdatasync", os.fsync)  # an append needs the data and the size, not the times
 
 
-def key(email: str) -> str:
-    """The ledger's key for an address: the subscriber list's own "same address" key."""
-    return email_key(email.strip())
-
-
-def now_iso() -> str:
-    """The current time as ledger records write it: UTC, to the second."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class Entry:
     """One address's latest state."""
 
-    state: str  # pending (in doubt), sent, failed, unsent
+    state: State
     at: str
     run: str
     detail: str = ""
@@ -82,22 +74,26 @@ class LedgerState:
     runs: dict[str, Run] = field(default_factory=dict)
     skip: set[str] | None = field(default=None, repr=False)  # outbox runs in a real ledger (None: keep all)
 
-    def emails(self, state: str) -> list[str]:
+    def emails(self, state: State) -> list[str]:
         """Addresses whose latest state is `state`, in the order they were recorded."""
         return [email for email, e in self.entries.items() if e.state == state]
 
-    def counts(self) -> Counter[str]:
+    def in_doubt(self) -> list[str]:
+        """Addresses handed over with no answer recorded: they may have it; never resent silently."""
+        return self.emails(State.IN_DOUBT)
+
+    def state_of(self, email: str) -> State | None:
+        """An address's latest state (under the "same address" key); None if never recorded."""
+        entry = self.entries.get(email_key(email.strip()))
+        return entry.state if entry else None
+
+    def counts(self) -> Counter[State]:
         """How many addresses are in each state."""
         return Counter(e.state for e in self.entries.values())
 
     def scheduled(self) -> list[Run]:
         """Runs scheduled with SendGrid (send_at and batch_id) and not cancelled."""
         return [r for r in self.runs.values() if r.batch_id and r.send_at and not r.cancelled]
-
-
-def ledger_path(ledger_dir: Path, slug: str) -> Path:
-    """sends/<slug>.jsonl."""
-    return ledger_dir / f"{slug}.jsonl"
 
 
 def rehearsal_ledger_path(folder: Path) -> Path:
@@ -155,12 +151,12 @@ def _apply(state: LedgerState, record: dict[str, Any]) -> None:
         for r in runs:
             state.runs[r].cancelled = True
         for email, entry in state.entries.items():
-            if entry.run in runs and entry.state in ("sent", "pending"):
-                state.entries[email] = Entry("unsent", at, entry.run, "scheduled send cancelled")
+            if entry.run in runs and entry.state in (State.SENT, State.IN_DOUBT):
+                state.entries[email] = Entry(State.UNSENT, at, entry.run, "scheduled send cancelled")
     else:
-        detail = str(record.get("detail", ""))
+        detail, recorded = str(record.get("detail", "")), State(event)
         for email in record["to"]:  # keyed again: older ledgers keyed some spellings differently
-            state.entries[key(str(email))] = Entry(event, at, run, detail)
+            state.entries[email_key(str(email).strip())] = Entry(recorded, at, run, detail)
 
 
 def locked(path: Path) -> contextlib.AbstractContextManager[None]:
@@ -190,13 +186,26 @@ class LedgerWriter:
         if durable:
             _sync(self._fh.fileno())
 
-    def recipients(self, event: str, run: str, batch: int, emails: Iterable[str], detail: str = "",
+    def run(self, run: str, provider: str, issue: str, *, send_at: int | None = None,
+            batch_id: str | None = None) -> None:
+        """Append the record that opens a run (with its SendGrid schedule, if it has one)."""
+        record: dict[str, Any] = {"event": "run", "run": run, "at": now_iso(), "provider": provider, "issue": issue}
+        if send_at is not None:
+            record.update(send_at=send_at, batch_id=batch_id)
+        self.append(record)
+
+    def recipients(self, state: State, run: str, batch: int, emails: Iterable[str], detail: str = "",
                    *, durable: bool = True) -> None:
-        """Append a pending/sent/failed/unsent record for some addresses."""
-        record: dict[str, Any] = {"event": event, "run": run, "batch": batch, "at": now_iso(), "to": list(emails)}
+        """Append a record of some addresses' new state (in doubt, sent, failed, unsent)."""
+        record: dict[str, Any] = {"event": state.value, "run": run, "batch": batch, "at": now_iso(),
+                                  "to": list(emails)}
         if detail:
             record["detail"] = detail
         self.append(record, durable=durable)
+
+    def cancelled(self, batch_id: str) -> None:
+        """Append that a scheduled batch was cancelled: its run's recipients are back to not sent."""
+        self.append({"event": "cancelled", "at": now_iso(), "batch_id": batch_id})
 
     def sync(self) -> None:
         """fsync everything appended so far."""

@@ -13,7 +13,8 @@ from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issues import list_issues, parse_issue
 from newsletter.models import Issue
-from newsletter.send.ledger import ledger_path, read_ledger
+from newsletter.providers.base import State
+from newsletter.send.ledger import read_ledger
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,6 @@ class IssueRow:
 
 def issue_rows(settings: Settings) -> list[IssueRow]:
     """Every issue in issues/, newest first, with its ledger's counts; broken files last."""
-    ledger_dir = settings.path(settings.delivery.ledger_dir)
     rows, broken = [], []
     owners: dict[str, Path] = {}
     for path in sorted(list_issues(settings.issues_dir)):
@@ -43,7 +43,7 @@ def issue_rows(settings: Settings) -> list[IssueRow]:
         if issue.slug in owners:
             problem = f"{path}: slug {issue.slug!r} is also the slug of {owners[issue.slug]}"
         owners.setdefault(issue.slug, path)
-        rows.append(_with_counts(IssueRow(path, issue, problem), ledger_path(ledger_dir, issue.slug)))
+        rows.append(_with_counts(IssueRow(path, issue, problem), settings.ledger_path(issue.slug)))
     rows.sort(key=lambda r: (r.issue.date, r.issue.slug) if r.issue else (0, ""), reverse=True)
     return rows + broken
 
@@ -53,5 +53,5 @@ def _with_counts(row: IssueRow, ledger: Path) -> IssueRow:
         counts = read_ledger(ledger).counts()
     except NewsletterError as exc:
         return IssueRow(row.path, row.issue, row.problem or exc.message)
-    return IssueRow(row.path, row.issue, row.problem, counts.get("sent", 0), counts.get("failed", 0),
-                    counts.get("pending", 0))
+    return IssueRow(row.path, row.issue, row.problem, counts[State.SENT], counts[State.FAILED],
+                    counts[State.IN_DOUBT])

@@ -23,38 +23,30 @@ from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.issues import find_issue, set_status
 from newsletter.models import Issue, RenderedEmail, SendReport
-from newsletter.providers.base import (
+from newsletter.providers import (
     Credentials,
     Letter,
     Outgoing,
     Provider,
+    ProviderName,
     RetryPolicy,
+    State,
+    batch_size,
     make_provider,
     missing_credentials,
+    settings_problems,
 )
 from newsletter.providers.outbox import outbox_folder
 from newsletter.render.checks import CheckReport, run_checks
 from newsletter.render.compose import render_issue
 from newsletter.render.message import has_unsubscribe, recipient_for
 from newsletter.send.deliver import Recorder, SendEvents, deliver_all
-from newsletter.send.ledger import (
-    LedgerState,
-    LedgerWriter,
-    key,
-    ledger_path,
-    locked,
-    now_iso,
-    read_ledger,
-    rehearsal_ledger_path,
-)
+from newsletter.send.ledger import LedgerState, LedgerWriter, locked, read_ledger, rehearsal_ledger_path
 from newsletter.send.schedule import check_schedule
+from newsletter.subscribers.schema import email_key
 from newsletter.subscribers.store import iter_active
 
 TEST_PREFIX = "[TEST] "
-BATCH_SIZES = {"outbox": 100, "smtp": 100}  # SendGrid: [sendgrid] batch_size (at most 1000)
-# Recipients per hand-off, each recorded pending (fsynced) before it: a crash leaves only it in doubt.
-# SendGrid: one request (the whole batch).
-HANDOFF_SIZES = {"outbox": 1, "smtp": 1}
 
 
 @dataclass(frozen=True)
@@ -93,12 +85,13 @@ class SendPlan:
 
     @property
     def batch_size(self) -> int:
-        return BATCH_SIZES.get(self.provider, self.settings.sendgrid.batch_size)
+        """Recipients per batch: the chosen provider's."""
+        return batch_size(self.settings)
 
     @property
     def rehearsal(self) -> bool:
         """An outbox run: it writes files and delivers nothing."""
-        return self.provider == "outbox"
+        return self.provider == ProviderName.OUTBOX
 
     @property
     def outbox(self) -> Path:
@@ -110,7 +103,7 @@ class SendPlan:
         """sends/<slug>.jsonl; for a rehearsal, the outbox folder's own .ledger.jsonl."""
         if self.rehearsal:
             return rehearsal_ledger_path(self.outbox)
-        return ledger_path(self.settings.path(self.settings.delivery.ledger_dir), self.issue.slug)
+        return self.settings.ledger_path(self.issue.slug)
 
     def batches(self) -> list[list[Outgoing]]:
         """The recipients cut into the provider's batch size."""
@@ -146,12 +139,9 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
     issue = find_issue(settings.issues_dir, ref)
     rendered = render_issue(issue, settings)
     plan = SendPlan(settings, issue, rendered, run_checks(issue, rendered, settings), options, send_at=send_at)
-    if plan.provider == "sendgrid":
-        from newsletter.providers.sendgrid.body import settings_problems
-
-        problems = settings_problems(_letter(plan, credentials))
-        if problems:
-            raise SendError(problems[0])
+    problems = settings_problems(_letter(plan, credentials))
+    if problems:
+        raise SendError(problems[0])
     path = options.subscribers or settings.subscribers_path
     if options.test:
         plan.recipients = _test_recipients(settings, path, options.test, credentials.unsubscribe_secret)
@@ -163,22 +153,22 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
 def _test_recipients(settings: Settings, path: Path, addresses: Sequence[str], secret: str) -> list[Outgoing]:
     from newsletter.subscribers.store import normalize_email
 
-    wanted = {key(a): normalize_email(a) for a in addresses}
-    names = {key(s.email): s.name for s in iter_active(path)} if path.exists() else {}
+    wanted = {email_key(a.strip()): normalize_email(a) for a in addresses}
+    names = {email_key(s.email.strip()): s.name for s in iter_active(path)} if path.exists() else {}
     return [Outgoing(n, recipient_for(settings, email, names.get(k, ""), secret))
             for n, (k, email) in enumerate(wanted.items(), start=1)]
 
 
-def eligible(state: str | None, options: SendOptions, rehearsal: bool = False) -> bool:
+def eligible(state: State | None, options: SendOptions, rehearsal: bool = False) -> bool:
     """Whether an address in this ledger state is sent to in this run.
 
     A rehearsal rewrites the file of one left in doubt: writing it again delivers nothing twice.
     """
-    if state == "sent":
+    if state == State.SENT:
         return False
-    if state == "pending":
+    if state == State.IN_DOUBT:
         return options.resend_pending or rehearsal
-    if state == "failed":
+    if state == State.FAILED:
         return options.retry_failed
     return not options.retry_failed  # never sent (or unsent): --retry-failed retries only the failed
 
@@ -187,19 +177,18 @@ def _select(plan: SendPlan, path: Path, ledger: LedgerState, secret: str) -> Non
     seen: set[str] = set()
     chosen: list[Outgoing] = []
     for sub in iter_active(path, plan.options.tag):
-        k = key(sub.email)
+        k = email_key(sub.email.strip())
         if k in seen:
             continue
         seen.add(k)
-        entry = ledger.entries.get(k)
-        state = entry.state if entry else None
+        state = ledger.state_of(sub.email)
         if eligible(state, plan.options, plan.rehearsal):
             chosen.append(Outgoing(len(seen), recipient_for(plan.settings, sub.email, sub.name, secret)))
-        elif state == "sent":
+        elif state == State.SENT:
             plan.already_sent += 1
-        elif state == "pending":
+        elif state == State.IN_DOUBT:
             plan.in_doubt.append(sub.email)
-        elif state == "failed":
+        elif state == State.FAILED:
             plan.failed_before.append(sub.email)
         else:
             plan.left_for_later += 1
@@ -235,8 +224,7 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
     provider = make_provider(plan.settings, credentials, policy, test_send=bool(plan.options.test))
     try:
         if plan.options.test:
-            deliver_all(plan.batches(), provider, _letter(plan, credentials), Recorder(report), events.on_batch,
-                        HANDOFF_SIZES.get(plan.provider))
+            deliver_all(plan.batches(), provider, _letter(plan, credentials), Recorder(report), events.on_batch)
         else:
             with locked(plan.ledger):
                 _send_recorded(plan, provider, credentials, report, events)
@@ -250,7 +238,7 @@ def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials,
                    events: SendEvents) -> None:
     fresh = read_ledger(plan.ledger, rehearsal=plan.rehearsal)  # another send may have run since planning
     plan.recipients = [o for o in plan.recipients
-                       if eligible(_state(fresh, o.recipient.email), plan.options, plan.rehearsal)]
+                       if eligible(fresh.state_of(o.recipient.email), plan.options, plan.rehearsal)]
     report.batches = len(plan.batches())
     if plan.recipients:
         _hand_over(plan, provider, credentials, report, events)
@@ -264,25 +252,18 @@ def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials,
 def _hand_over(plan: SendPlan, provider: Provider, credentials: Credentials, report: SendReport,
                events: SendEvents) -> None:
     run = uuid.uuid4().hex[:12]
-    head: dict[str, object] = {"event": "run", "run": run, "at": now_iso(), "provider": plan.provider,
-                               "issue": plan.issue.slug}
-    batch_id = None
+    send_at = batch_id = None
     if plan.send_at is not None:
-        batch_id = provider.create_batch()  # type: ignore[attr-defined]  # only SendGrid schedules
+        batch_id = provider.create_batch()  # check_schedule let only a provider that schedules (SendGrid) here
         report.scheduled_for = plan.send_at.isoformat(timespec="minutes")
-        head.update(send_at=int(plan.send_at.timestamp()), batch_id=batch_id)
+        send_at = int(plan.send_at.timestamp())
     writer = LedgerWriter(plan.ledger)
     try:
-        writer.append(head)
+        writer.run(run, plan.provider, plan.issue.slug, send_at=send_at, batch_id=batch_id)
         deliver_all(plan.batches(), provider, _letter(plan, credentials, batch_id), Recorder(report, writer, run),
-                    events.on_batch, HANDOFF_SIZES.get(plan.provider))
+                    events.on_batch)
     finally:
         writer.close()
-
-
-def _state(ledger: LedgerState, email: str) -> str | None:
-    entry = ledger.entries.get(key(email))
-    return entry.state if entry else None
 
 
 def _complete(plan: SendPlan, report: SendReport) -> bool:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.issues import find_issue, set_status
-from newsletter.providers.base import Credentials, RetryPolicy, missing_credentials
-from newsletter.send.ledger import LedgerWriter, Run, ledger_path, locked, now_iso, read_ledger
+from newsletter.providers import Credentials, ProviderName, RetryPolicy, State, missing_credentials
+from newsletter.send.ledger import LedgerWriter, Run, locked, read_ledger
 
 if TYPE_CHECKING:
     from newsletter.providers.sendgrid.api import SendGridAPI
@@ -43,7 +43,7 @@ def parse_schedule(text: str, now: dt.datetime) -> dt.datetime:
 
 def check_schedule(settings: Settings, text: str, now: dt.datetime | None = None) -> dt.datetime:
     """Parse --schedule and refuse what SendGrid would: another provider, the past, > 72 h ahead."""
-    if settings.delivery.provider != "sendgrid":
+    if settings.delivery.provider != ProviderName.SENDGRID:
         raise SendError(f"--schedule works only with the sendgrid provider, not {settings.delivery.provider}",
                         hint="use --provider sendgrid, or send now without --schedule")
     now = now or dt.datetime.now(dt.UTC)
@@ -68,10 +68,10 @@ class CancelResult:
 def cancel_scheduled(settings: Settings, ref: str, credentials: Credentials, now: dt.datetime | None = None,
                      policy: RetryPolicy | None = None) -> CancelResult:
     """Cancel the issue's scheduled SendGrid batches that can still be cancelled."""
-    from newsletter.providers.sendgrid.api import SendGridAPI, check_host
+    from newsletter.providers.sendgrid.api import SendGridAPI
 
     issue = find_issue(settings.issues_dir, ref)
-    path = ledger_path(settings.path(settings.delivery.ledger_dir), issue.slug)
+    path = settings.ledger_path(issue.slug)
     now = now or dt.datetime.now(dt.UTC)
     with locked(path):
         state = read_ledger(path)
@@ -85,23 +85,23 @@ def cancel_scheduled(settings: Settings, ref: str, credentials: Credentials, now
         problem = missing_credentials(_as_sendgrid(settings), credentials)
         if problem:
             raise problem
-        api = SendGridAPI(credentials.sendgrid_api_key, check_host(settings), settings.sendgrid.timeout)
+        api = SendGridAPI.from_settings(settings, credentials.sendgrid_api_key)
         before = state.counts()
         writer = LedgerWriter(path)
         try:
             for run in open_runs:
                 _cancel_one(api, run, policy or RetryPolicy())
-                writer.append({"event": "cancelled", "at": now_iso(), "batch_id": run.batch_id})
+                writer.cancelled(str(run.batch_id))
         finally:
             writer.close()
-    back = read_ledger(path).counts()["unsent"] - before["unsent"]
+    back = read_ledger(path).counts()[State.UNSENT] - before[State.UNSENT]
     if issue.status == "sent":
         set_status(issue, "ready")
     return CancelResult(open_runs, too_late, back)
 
 
 def _cancel_one(api: SendGridAPI, run: Run, policy: RetryPolicy) -> None:
-    from newsletter.providers.base import Exhausted
+    from newsletter.providers.retry import Exhausted
     from newsletter.providers.sendgrid.api import BadRequest
 
     try:
@@ -115,4 +115,5 @@ def _cancel_one(api: SendGridAPI, run: Run, policy: RetryPolicy) -> None:
 def _as_sendgrid(settings: Settings) -> Settings:
     import dataclasses
 
-    return dataclasses.replace(settings, delivery=dataclasses.replace(settings.delivery, provider="sendgrid"))
+    delivery = dataclasses.replace(settings.delivery, provider=ProviderName.SENDGRID)
+    return dataclasses.replace(settings, delivery=delivery)

@@ -13,8 +13,9 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.issues import find_issue
 from newsletter.models import Issue
+from newsletter.providers.base import State
 from newsletter.providers.outbox import outbox_folder
-from newsletter.send.ledger import Run, key, ledger_path, read_ledger, rehearsal_ledger_path
+from newsletter.send.ledger import Run, read_ledger, rehearsal_ledger_path
 from newsletter.subscribers.store import iter_active
 
 
@@ -24,7 +25,7 @@ class SendStatus:
 
     issue: Issue
     ledger: Path
-    counts: dict[str, int]
+    counts: dict[State, int]  # every state, in doubt and unsent included
     runs: list[tuple[Run, int]]  # each run and how many it sent
     failed: dict[str, str]
     in_doubt: list[str]
@@ -37,22 +38,21 @@ class SendStatus:
 def send_status(settings: Settings, ref: str, subscribers: Path | None = None) -> SendStatus:
     """Count sent / failed / in doubt / not yet sent for an issue, and list its runs."""
     issue = find_issue(settings.issues_dir, ref)
-    path = ledger_path(settings.path(settings.delivery.ledger_dir), issue.slug)
+    path = settings.ledger_path(issue.slug)
     state = read_ledger(path)
-    counts = {s: state.counts().get(s, 0) for s in ("sent", "failed", "pending", "unsent")}
-    per_run = Counter(e.run for e in state.entries.values() if e.state == "sent")
+    counts = {s: state.counts()[s] for s in State}
+    per_run = Counter(e.run for e in state.entries.values() if e.state == State.SENT)
     status = SendStatus(issue, path, counts, [(r, per_run.get(r.run, 0)) for r in state.runs.values()],
-                        {e: x.detail for e, x in state.entries.items() if x.state == "failed"},
-                        state.emails("pending"))
+                        {e: x.detail for e, x in state.entries.items() if x.state == State.FAILED},
+                        state.in_doubt())
     folder = outbox_folder(settings, issue.slug)
     if rehearsal_ledger_path(folder).exists():
         status.outbox = folder
-        status.rehearsed = read_ledger(rehearsal_ledger_path(folder), rehearsal=True).counts().get("sent", 0)
+        status.rehearsed = read_ledger(rehearsal_ledger_path(folder), rehearsal=True).counts()[State.SENT]
     list_path = subscribers or settings.subscribers_path
     if subscribers is not None or list_path.exists():
         status.active = status.not_yet = 0
         for sub in iter_active(list_path):
             status.active += 1
-            entry = state.entries.get(key(sub.email))
-            status.not_yet += entry is None or entry.state == "unsent"
+            status.not_yet += state.state_of(sub.email) in (None, State.UNSENT)
     return status

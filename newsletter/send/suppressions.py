@@ -22,8 +22,8 @@ from typing import Any
 from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.files import atomic_write_text
-from newsletter.providers.base import Exhausted, RetryPolicy
-from newsletter.providers.sendgrid.api import SendGridAPI, check_host
+from newsletter.providers import Exhausted, RetryPolicy
+from newsletter.providers.sendgrid.api import SendGridAPI
 
 PAGE_LIMIT = 500  # SendGrid's largest page
 OVERLAP = 3600  # seconds read again each time, in case SendGrid's clock and ours disagree
@@ -101,7 +101,7 @@ def sync_suppressions(settings: Settings, subscribers: Path, api_key: str, *, fu
     last = None if full else _last_sync(state_path)
     until = int((now or dt.datetime.now(dt.UTC)).timestamp())
     since = max(0, last - OVERLAP) if last is not None else None
-    api = SendGridAPI(api_key, check_host(settings), settings.sendgrid.timeout)
+    api = SendGridAPI.from_settings(settings, api_key)
     changes, found = collect(settings, api, since, until, policy)
     result = SyncResult(since, until, found)
     result.changed = list(apply_statuses(subscribers, changes, source="sendgrid")) if changes else []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, now_iso
 from newsletter.subscribers.reader import ListReader
 from newsletter.subscribers.schema import (
     STATUS_RANK,
@@ -22,7 +22,6 @@ from newsletter.subscribers.schema import (
     control_character,
     email_key,
     normalize_email,
-    now_iso,
 )
 from newsletter.subscribers.writer import commit, locked
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.errors import SubscriberError
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, now_iso
 from newsletter.subscribers.changes import FoundRows, clean_tags, find_rows
 from newsletter.subscribers.imports import ImportBatch, ImportRow, read_export, validate_rows
-from newsletter.subscribers.schema import COLUMNS, STATUS_RANK, Layout, RowCodec, now_iso
+from newsletter.subscribers.schema import COLUMNS, STATUS_RANK, Layout, RowCodec
 from newsletter.subscribers.store import select_with_layout
 from newsletter.subscribers.writer import atomic_text, commit, locked
 

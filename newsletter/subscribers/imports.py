@@ -1,7 +1,7 @@
 """Other platforms' subscriber exports -> rows for the list. Touches no subscriber file.
 
 read_export() takes a CSV (or a ZIP of CSVs, as Mailchimp and Substack export them), decodes
-it, finds the platform from the header row (import_formats), and maps each row to our columns,
+it, finds the platform from the header row (platforms), and maps each row to our columns,
 skipping with a reason and a file:line what cannot be imported. Decoding is never a guess:
 UTF-8, or UTF-16/UTF-32/UTF-8 with a byte-order mark; anything else (a spreadsheet's cp1252 or
 Latin-1) is refused with a hint showing how a line would read with --encoding, so nothing is
@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.errors import SubscriberError
-from newsletter.subscribers.platforms import EMAIL_COLUMNS, KNOWN_GENERIC, MAPPERS, Mapped, Skip, detect, norm
+from newsletter.subscribers.platforms import (
+    EMAIL_COLUMNS,
+    KNOWN_GENERIC,
+    MAPPERS,
+    PLATFORMS,
+    Mapped,
+    Skip,
+    detect,
+    norm,
+)
 from newsletter.subscribers.schema import (
     STATUS_RANK,
     control_character,
@@ -31,7 +40,6 @@ from newsletter.subscribers.schema import (
     tidy_name,
 )
 
-PLATFORMS = ("auto", *MAPPERS)
 _BOMS = (  # UTF-32 first: its little-endian mark begins with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),

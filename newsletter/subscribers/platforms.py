@@ -198,3 +198,4 @@ MAPPERS: dict[str, Mapper] = {
     "substack": substack, "mailchimp": mailchimp, "buttondown": buttondown,
     "listmonk": listmonk, "ghost": ghost, "csv": generic,
 }
+PLATFORMS = ("auto", *MAPPERS)  # what `subscribers import --format` accepts: auto detects from the header

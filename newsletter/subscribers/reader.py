@@ -1,7 +1,7 @@
 """Reading the subscriber file strictly, fast enough for a million rows.
 
 Reading takes no lock: every write replaces the whole file with one os.replace (see
-subscriber_write), so a reader sees the old file or the new one, never a mix. Broken quoting,
+subscribers.writer), so a reader sees the old file or the new one, never a mix. Broken quoting,
 a bad encoding, a row wider than the header, a malformed address, an unknown status or a
 repeated address stop the reader with the file and line: a read never repairs anything.
 """

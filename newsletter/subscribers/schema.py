@@ -1,8 +1,8 @@
 """The subscriber CSV format: columns, statuses, the header, and rows <-> Subscriber.
 
 `email,name,status,tags,created_at,updated_at,source` plus any columns of the writer's own, in
-any order; `;`-separated tags; ISO 8601 UTC times. Reading is in subscriber_reader, writing in
-subscriber_write. normalize_email is the one place an address is validated (email-validator).
+any order; `;`-separated tags; ISO 8601 UTC times. Reading is in subscribers.reader, writing in
+subscribers.writer. normalize_email is the one place an address is validated (email-validator).
 """
 
 from __future__ import annotations
@@ -151,11 +151,6 @@ def _domain_key(domain: str) -> str:
         return idna.encode(domain, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
         return domain.lower()
-
-
-def now_iso() -> str:
-    """The current time as the file stores it: ISO 8601, UTC, to the second."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_utc(text: str) -> str | None:

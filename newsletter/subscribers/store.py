@@ -1,12 +1,11 @@
 """The subscriber list: what the CLI and a send call to read it and change it.
 
-One CSV file (its format: subscriber_file; read by subscriber_reader, written by subscriber_write;
-changed a few rows at a time by subscriber_changes; imports and exports: subscriber_transfer;
-check and fix: subscriber_check). People who
-leave stay as rows with their status, a tombstone, so that no import or command quietly brings
-them back: only `add --resubscribe` makes someone active again. Every change reads the file,
-decides, and writes it under the list's lock with one atomic replace; a change that fails leaves
-the file byte for byte as it was.
+One CSV file (its format: schema; read by reader, written by writer; changed a few rows at a
+time by changes; imports and exports: imports, exports; check and fix: check). People who leave
+stay as rows with their status, a tombstone, so that no import or command quietly brings them
+back: only `add --resubscribe` makes someone active again. Every change reads the file, decides,
+and writes it under the list's lock with one atomic replace; a change that fails leaves the file
+byte for byte as it was.
 
 For a send: iter_active(path, tag) yields the people to write to; apply_statuses(path, ...)
 records bounces, complaints and unsubscribes reported by a provider.

@@ -40,7 +40,7 @@ def locked(path: Path, timeout: float | None = None) -> contextlib.AbstractConte
 
 @contextlib.contextmanager
 def atomic_text(path: Path, *, bom: bool = False, temp: Path | None = None) -> Iterator[IO[str]]:
-    """fsutil.atomic_open for the list: UTF-8 text, owner-only when new, errors as SubscriberError.
+    """files.atomic_open for the list: UTF-8 text, owner-only when new, errors as SubscriberError.
 
     The store's writers hold the lock, so its temp name is fixed (a crash leaves at most one
     `.<name>.tmp`, overwritten by the next write); others pass a unique `temp`.

@@ -14,11 +14,11 @@ import feedparser
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.archive.output import MANIFEST
 from newsletter.archive.site import write_site
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.errors import NewsletterError, RenderError
 from newsletter.issues import parse_issue, set_status
+from newsletter.output import MANIFEST
 from tests.archive.test_site import PNG, SEED, SUB_URL, add_fixture_issues, letter_settings
 from tests.helpers import one_error_line
 

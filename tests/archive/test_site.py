@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from lxml import html as lxml_html
 
-from newsletter.archive.feed import _NOT_XML
+from newsletter.archive.feed import NOT_XML
 from newsletter.archive.site import build_site, render_site
 from newsletter.config import Settings, load_settings
 from newsletter.errors import IssueError
@@ -348,7 +348,7 @@ def test_any_title_and_essay_give_a_feed_that_parses_and_keeps_the_title(
     feed = feedparser.parse(files["feed.xml"])
     assert feed.bozo == 0, feed.get("bozo_exception")
     expected = smarten(parse_issue(path).title)  # the archive sets titles like the email (curly quotes)
-    assert etree.fromstring(files["feed.xml"]).findtext("{*}entry/{*}title") == _NOT_XML.sub("", expected)
+    assert etree.fromstring(files["feed.xml"]).findtext("{*}entry/{*}title") == NOT_XML.sub("", expected)
     assert feed.entries[0].link == f"{ROOT_URL}{SEED}/"
 
 

@@ -62,7 +62,7 @@ def test_build_shows_local_images_and_the_message_keeps_absolute_urls(letter: Pa
 
 
 def test_preview_serves_only_what_an_issue_references(letter: Path) -> None:
-    with PreviewServer(letter / "newsletter.toml", port=0, environ={}) as srv:
+    with PreviewServer(letter / "newsletter.toml", port=0) as srv:
         def status(path: str) -> int:
             return srv.respond(path, "127.0.0.1").status
 

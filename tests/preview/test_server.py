@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.errors import NewsletterError
 from newsletter.preview import server as preview_module
 from newsletter.preview.live import Watcher
@@ -46,7 +46,7 @@ def server(newsletter_dir: Path) -> Iterator[PreviewServer]:
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
     """One server for the read-only tests: a copy of the repository's newsletter, never edited."""
     folder = copy_newsletter(ROOT, tmp_path_factory.mktemp("shared") / "letter", subscribers=False)
-    with PreviewServer(folder / "newsletter.toml", port=0, environ={}).start() as srv:
+    with PreviewServer(folder / "newsletter.toml", port=0).start() as srv:
         yield srv
 
 

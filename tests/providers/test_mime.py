@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from newsletter.config import Settings, load_settings
 from newsletter.errors import RecipientError
 from newsletter.issues import find_issue
-from newsletter.providers.base import Letter
+from newsletter.providers import Letter
 from newsletter.providers.mime import MessageFactory
 from newsletter.render.compose import render_issue
 from newsletter.render.message import build_message, message_bytes, recipient_for

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from newsletter.errors import ProviderError
-from newsletter.providers.base import Transient
+from newsletter.providers import Transient
 from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI
 
 KEY = "SG.Echoed-Key_0123456789.abcdefghijklmnopqrstuvwxyz"

@@ -12,7 +12,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.providers.base import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.sendgrid.api import SendGridAPI, check_host, rate_limit_wait
 from newsletter.providers.sendgrid.provider import SendGridProvider
 from newsletter.render.compose import render_issue
@@ -63,7 +63,7 @@ def people(n: int) -> list[str]:
 
 
 def by_state(outcomes: list[Outcome]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {SENT: set(), FAILED: set(), PENDING: set()}
+    out: dict[str, set[str]] = {State.SENT: set(), State.FAILED: set(), State.IN_DOUBT: set()}
     for o in outcomes:
         out[o.state].update(o.emails)
     return out
@@ -72,7 +72,7 @@ def by_state(outcomes: list[Outcome]) -> dict[str, set[str]]:
 def test_a_batch_is_one_request_and_reports_the_message_id(
         sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail) -> None:
     outcomes = deliver(provider_for(sendgrid_server.url), settings, rendered, people(250))
-    assert [o.state for o in outcomes] == [SENT] and len(outcomes[0].emails) == 250
+    assert [o.state for o in outcomes] == [State.SENT] and len(outcomes[0].emails) == 250
     assert outcomes[0].detail.startswith("fake") and sendgrid_server.mail_requests == 1
     assert sendgrid_server.counts() == dict.fromkeys(people(250), 1)
     got = sendgrid_server.inbox("reader3@example.com")[0]
@@ -86,7 +86,7 @@ def test_429_waits_until_the_reset_header_then_continues(
     sendgrid_server.reset_in = 30
     waits = Waits()
     outcomes = deliver(provider_for(sendgrid_server.url, waits=waits), settings, rendered, people(3))
-    assert by_state(outcomes)[SENT] == set(people(3))
+    assert by_state(outcomes)[State.SENT] == set(people(3))
     assert len(waits) == 2 and all(28 <= w <= 31 for w in waits)  # waited for X-RateLimit-Reset, not a guess
 
 
@@ -100,12 +100,12 @@ def test_5xx_is_retried_with_backoff_then_the_batch_fails_and_the_send_goes_on(
         sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail) -> None:
     sendgrid_server.faults = {1: "500", 2: "503"}
     waits = Waits()
-    assert by_state(deliver(provider_for(sendgrid_server.url, waits=waits), settings, rendered, people(2)))[SENT] \
-        == set(people(2))
+    outcomes = deliver(provider_for(sendgrid_server.url, waits=waits), settings, rendered, people(2))
+    assert by_state(outcomes)[State.SENT] == set(people(2))
     assert len(waits) == 2 and waits[1] >= waits[0] / 2  # backed off (with jitter)
     sendgrid_server.faults = {n: "503" for n in range(3, 10)}
     outcomes = deliver(provider_for(sendgrid_server.url, waits=Waits()), settings, rendered, people(2))
-    assert by_state(outcomes)[FAILED] == set(people(2)) and "503" in outcomes[0].detail
+    assert by_state(outcomes)[State.FAILED] == set(people(2)) and "503" in outcomes[0].detail
     assert sendgrid_server.counts() == dict.fromkeys(people(2), 1)
 
 
@@ -115,7 +115,7 @@ def test_no_connection_is_retried_then_failed(settings: Settings, rendered: Rend
         port = s.getsockname()[1]  # nobody listens here once closed
     waits = Waits()
     outcomes = deliver(provider_for(f"http://127.0.0.1:{port}", waits=waits), settings, rendered, people(2))
-    assert by_state(outcomes)[FAILED] == set(people(2)) and "cannot reach" in outcomes[0].detail
+    assert by_state(outcomes)[State.FAILED] == set(people(2)) and "cannot reach" in outcomes[0].detail
     assert len(waits) == 2  # 3 attempts
 
 
@@ -125,7 +125,7 @@ def test_an_answer_lost_after_the_request_went_out_is_in_doubt_and_never_retried
     sendgrid_server.faults = {1: fault}
     sendgrid_server.slow_seconds = 2.0
     outcomes = deliver(provider_for(sendgrid_server.url, timeout=0.5), settings, rendered, people(4))
-    assert [o.state for o in outcomes] == [PENDING] and "no answer" in outcomes[0].detail
+    assert [o.state for o in outcomes] == [State.IN_DOUBT] and "no answer" in outcomes[0].detail
     assert sendgrid_server.mail_requests == 1  # not silently retried: SendGrid did accept it
     assert sendgrid_server.counts() == dict.fromkeys(people(4), 1)
 
@@ -144,7 +144,7 @@ def test_a_400_fails_only_the_recipients_sendgrid_names(
     emails = people(10)
     sendgrid_server.reject = {emails[3], emails[7]}
     state = by_state(deliver(provider_for(sendgrid_server.url), settings, rendered, emails))
-    assert state[FAILED] == {emails[3], emails[7]} and state[SENT] == set(emails) - state[FAILED]
+    assert state[State.FAILED] == {emails[3], emails[7]} and state[State.SENT] == set(emails) - state[State.FAILED]
     assert sendgrid_server.mail_requests == 2
 
 
@@ -154,8 +154,8 @@ def test_a_400_naming_nobody_is_narrowed_by_splitting(
     sendgrid_server.reject, sendgrid_server.reject_unnamed = {emails[5]}, True
     outcomes = deliver(provider_for(sendgrid_server.url), settings, rendered, emails)
     state = by_state(outcomes)
-    assert state[FAILED] == {emails[5]} and state[SENT] == set(emails) - {emails[5]}
-    assert "valid address" in next(o.detail for o in outcomes if o.state == FAILED)
+    assert state[State.FAILED] == {emails[5]} and state[State.SENT] == set(emails) - {emails[5]}
+    assert "valid address" in next(o.detail for o in outcomes if o.state == State.FAILED)
     assert sendgrid_server.mail_requests <= 1 + 2 * 4  # log2(16) levels of halves
     assert sendgrid_server.counts() == dict.fromkeys(set(emails) - {emails[5]}, 1)
 
@@ -201,8 +201,8 @@ def test_bodies_built_ahead_in_a_worker_process_are_the_same_and_used(
         provider.close()
     assert provider.ahead.used == 1
     state = by_state(outcomes)
-    assert state[FAILED] == {"b0r1@example.com", "b1r1@example.com"}
-    assert state[SENT] == {"b0r0@example.com", "b0r2@example.com", "b1r0@example.com", "b1r2@example.com"}
+    assert state[State.FAILED] == {"b0r1@example.com", "b1r1@example.com"}
+    assert state[State.SENT] == {"b0r0@example.com", "b0r2@example.com", "b1r0@example.com", "b1r2@example.com"}
     for batch in (0, 1):  # built here and built in the worker: the same message
         got = sendgrid_server.inbox(f"b{batch}r2@example.com")[0]
         assert got.name == "Bo" and "<p>Hi Bo</p>" in got.html and f"b{batch}r2@example.com" in got.html

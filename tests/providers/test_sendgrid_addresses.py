@@ -11,7 +11,7 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.providers.base import FAILED, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.sendgrid.api import SendGridAPI
 from newsletter.providers.sendgrid.prebuild import prepare_body
 from newsletter.providers.sendgrid.provider import SendGridProvider
@@ -64,8 +64,9 @@ def test_the_rest_of_the_batch_goes_out_with_a_label_domains(
     outcomes: list[Outcome] = []
     provider.deliver(Letter(rendered, settings, "k"), batch_of(settings), outcomes.append)
     states = {email: o.state for o in outcomes for email in o.emails}
-    assert states == {"first@example.com": SENT, "δοκιμή@example.com": FAILED, "ana@bücher.example": SENT,
-                      "bo@xn--bcher-kva.example": SENT, "nul@example.com": FAILED, "last@example.com": SENT}
+    assert states == {"first@example.com": State.SENT, "δοκιμή@example.com": State.FAILED,
+                      "ana@bücher.example": State.SENT, "bo@xn--bcher-kva.example": State.SENT,
+                      "nul@example.com": State.FAILED, "last@example.com": State.SENT}
     assert sendgrid_server.mail_requests == 1
     assert sendgrid_server.counts() == {"first@example.com": 1, "ana@xn--bcher-kva.example": 1,
                                         "bo@xn--bcher-kva.example": 1, "last@example.com": 1}

@@ -16,7 +16,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import RecipientError
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.providers.base import Letter, Outgoing
+from newsletter.providers import Letter, Outgoing
 from newsletter.providers.sendgrid.body import (
     ISSUE_ARG,
     mail_body,

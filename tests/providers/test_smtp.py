@@ -12,7 +12,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.providers.base import FAILED, PENDING, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.smtp import SMTPProvider
 from newsletter.render.compose import render_issue
 from newsletter.render.message import recipient_for
@@ -63,7 +63,7 @@ def test_many_messages_over_one_connection(smtp_server: FakeSMTP, settings: Sett
                                            rendered: RenderedEmail) -> None:
     p = provider(smtp_server.port)
     outcomes = deliver(p, settings, rendered, people(20))
-    assert [o.state for o in outcomes] == [SENT] * 20
+    assert [o.state for o in outcomes] == [State.SENT] * 20
     assert smtp_server.handler.delivered_to() == [e for e, _ in people(20)]
     assert smtp_server.handler.connections == 1 and p.connections == 1
     msg = smtp_server.handler.messages[3].message()
@@ -77,7 +77,7 @@ def test_a_refused_recipient_fails_and_the_rest_go_on(smtp_server: FakeSMTP, set
                                                       rendered: RenderedEmail) -> None:
     smtp_server.handler.refuse = {"reader2@example.com"}
     outcomes = deliver(provider(smtp_server.port), settings, rendered, people(5))
-    failed = [o for o in outcomes if o.state == FAILED]
+    failed = [o for o in outcomes if o.state == State.FAILED]
     assert [o.emails for o in failed] == [("reader2@example.com",)] and "550" in failed[0].detail
     assert smtp_server.handler.delivered_to() == [e for e, _ in people(5) if e != "reader2@example.com"]
 
@@ -87,7 +87,7 @@ def test_a_connection_dropped_after_the_data_is_in_doubt_and_reopened(
     smtp_server.handler.drop_after_data = {3}
     p = provider(smtp_server.port)
     outcomes = deliver(p, settings, rendered, people(6))
-    assert [o.state for o in outcomes] == [SENT, SENT, PENDING, SENT, SENT, SENT]
+    assert [o.state for o in outcomes] == [State.SENT, State.SENT, State.IN_DOUBT, State.SENT, State.SENT, State.SENT]
     assert "after the message was sent" in outcomes[2].detail
     assert smtp_server.handler.delivered_to() == [e for e, _ in people(6)]  # each exactly once: no silent retry
     assert p.connections == 2
@@ -101,7 +101,7 @@ def test_login_and_starttls_with_the_password_from_the_constructor(
         context = ssl.create_default_context(cafile=str(cert))
         p = provider(server.port, security="starttls", username="hailey", password="s3cret-pass",
                      ssl_context=context)
-        assert [o.state for o in deliver(p, settings, rendered, people(2))] == [SENT, SENT]
+        assert [o.state for o in deliver(p, settings, rendered, people(2))] == [State.SENT, State.SENT]
         assert server.logins == ["hailey"]
         wrong = provider(server.port, security="starttls", username="hailey", password="nope", ssl_context=context)
         with pytest.raises(ProviderError, match="refused the login for 'hailey'") as info:

@@ -23,7 +23,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
-from newsletter.providers.base import FAILED, SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.safety import is_loopback, redact
 from newsletter.providers.smtp import SMTPProvider
 from newsletter.render.compose import render_issue
@@ -166,7 +166,7 @@ def test_ca_file_trusts_a_private_ca(tmp_path: Path, cert: tuple[Path, Path], se
         local = dataclasses.replace(settings, smtp=dataclasses.replace(
             settings.smtp, host="127.0.0.1", port=server.port, security="starttls", ca_file=str(cert[0])))
         p = SMTPProvider.from_settings(local, "", RetryPolicy(attempts=1))
-        assert [o.state for o in deliver(p, local, rendered, people(2))] == [SENT, SENT]
+        assert [o.state for o in deliver(p, local, rendered, people(2))] == [State.SENT, State.SENT]
     finally:
         server.stop()
 
@@ -177,7 +177,7 @@ def test_ssl_cert_file_is_honoured(cert: tuple[Path, Path], settings: Settings, 
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
         outcomes = deliver(provider(server.port, waits, security="starttls"), settings, rendered, people(1))
-        assert [o.state for o in outcomes] == [SENT]
+        assert [o.state for o in outcomes] == [State.SENT]
     finally:
         server.stop()
 
@@ -284,7 +284,7 @@ def test_a_password_echoed_in_a_refusal_is_redacted_from_the_report(
     try:
         p = provider(server.port, waits, username="hailey", password=PASSWORD)
         outcomes = deliver(p, settings, rendered, people(3))
-        assert [o.state for o in outcomes] == [SENT, FAILED, SENT]
+        assert [o.state for o in outcomes] == [State.SENT, State.FAILED, State.SENT]
         detail = outcomes[1].detail
         assert "550 5.7.1" in detail and PASSWORD not in detail
         assert base64.b64encode(f"\0hailey\0{PASSWORD}".encode()).decode() not in detail
@@ -328,7 +328,7 @@ def test_a_non_ascii_local_part_fails_alone_when_the_server_lacks_smtputf8(
         smtp_server: FakeSMTP, settings: Settings, rendered: RenderedEmail, waits: Waits) -> None:
     outcomes = deliver(provider(smtp_server.port, waits), settings, rendered,
                        [("ana@example.com", "Ana"), ("δοκιμή@example.com", "Δοκιμή"), ("bo@example.com", "Bo")])
-    assert [o.state for o in outcomes] == [SENT, FAILED, SENT]
+    assert [o.state for o in outcomes] == [State.SENT, State.FAILED, State.SENT]
     assert "SMTPUTF8" in outcomes[1].detail
     assert smtp_server.handler.delivered_to() == ["ana@example.com", "bo@example.com"]
 
@@ -339,7 +339,7 @@ def test_smtputf8_is_used_when_offered_and_needed(settings: Settings, rendered: 
     try:
         outcomes = deliver(provider(server.port, waits), settings, rendered,
                            [("ana@example.com", "Ana"), ("δοκιμή@example.com", "Δοκιμή")])
-        assert [o.state for o in outcomes] == [SENT, SENT]
+        assert [o.state for o in outcomes] == [State.SENT, State.SENT]
         plain, utf8 = server.handler.messages
         assert plain.rcpt_tos == ["ana@example.com"] and not plain.smtputf8
         assert utf8.rcpt_tos == ["δοκιμή@example.com"] and utf8.smtputf8
@@ -353,7 +353,7 @@ def test_an_idn_domain_goes_in_the_envelope_as_its_a_label(smtp_server: FakeSMTP
                                                            rendered: RenderedEmail, waits: Waits) -> None:
     outcomes = deliver(provider(smtp_server.port, waits), settings, rendered,
                        [("ana@bücher.example", "Ana"), ("bo@xn--bcher-kva.example", "Bo")])
-    assert [o.state for o in outcomes] == [SENT, SENT]
+    assert [o.state for o in outcomes] == [State.SENT, State.SENT]
     assert smtp_server.handler.delivered_to() == ["ana@xn--bcher-kva.example", "bo@xn--bcher-kva.example"]
     assert not any(m.smtputf8 for m in smtp_server.handler.messages)
 
@@ -365,5 +365,5 @@ def test_a_message_that_cannot_be_built_fails_that_recipient_only(
         email: str, name: str) -> None:
     outcomes = deliver(provider(smtp_server.port, waits), settings, rendered,
                        [("ana@example.com", "Ana"), (email, name), ("bo@example.com", "Bo")])
-    assert [o.state for o in outcomes] == [SENT, FAILED, SENT] and outcomes[1].detail
+    assert [o.state for o in outcomes] == [State.SENT, State.FAILED, State.SENT] and outcomes[1].detail
     assert smtp_server.handler.delivered_to() == ["ana@example.com", "bo@example.com"]

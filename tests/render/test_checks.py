@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.config import load_settings
+from newsletter.issues import find_issue
 from newsletter.render.checks import GMAIL_CLIP_BYTES, INIT_PLACEHOLDERS, KB, kb
-from newsletter.render.essay import _BLOCK_PROCESSORS, _INLINE_PATTERNS, render_essay, smarten
+from newsletter.render.essay import BLOCK_PROCESSORS, INLINE_PATTERNS, render_essay, smarten
 from newsletter.render.imagesize import image_width
-from newsletter.render.sample import NEWSLETTER_TOML, build_issue, render_and_check
+from newsletter.render.sample import build_issue, render_and_check
 from newsletter.render.text import essay_to_text
+from newsletter.scaffold import NEWSLETTER_TOML
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = Path(__file__).resolve().parents[1] / "fixtures" / "images"
@@ -176,8 +178,8 @@ def test_smarten_leaves_markdown_syntax_alone() -> None:
     import markdown
 
     md = markdown.Markdown()
-    assert {p.name for p in md.parser.blockprocessors._priority} - set(_BLOCK_PROCESSORS) == {"paragraph"}  # type: ignore[attr-defined]
-    assert {p.name for p in md.inlinePatterns._priority} <= set(_INLINE_PATTERNS)  # type: ignore[attr-defined]
+    assert {p.name for p in md.parser.blockprocessors._priority} - set(BLOCK_PROCESSORS) == {"paragraph"}  # type: ignore[attr-defined]
+    assert {p.name for p in md.inlinePatterns._priority} <= set(INLINE_PATTERNS)  # type: ignore[attr-defined]
 
 
 # -- item 11: real image widths, one way of counting size ----------------------------------------
@@ -225,7 +227,7 @@ def test_html_size_is_the_part_as_sent_in_kb_of_1000_everywhere(newsletter_dir: 
     assert summary in out
     from newsletter.preview.server import PreviewServer
 
-    with PreviewServer(newsletter_dir / "newsletter.toml", port=0, environ={}) as srv:
+    with PreviewServer(newsletter_dir / "newsletter.toml", port=0) as srv:
         page = srv.respond(f"/issue/{SLUG}/", "127.0.0.1").body
         assert isinstance(page, bytes) and f"<b>{kb(result.report.html_bytes)}</b>" in page.decode()
 
@@ -269,13 +271,14 @@ def test_style_attributes_never_carry_script(newsletter_dir: Path, style: str) -
     from newsletter.archive.site import build_site
 
     site = build_site(settings)
-    outputs = [rendered.html, rendered.essay_html, site.files["tide-pools/index.html"].decode(),
+    essay = render_essay(find_issue(settings.issues_dir, "tide-pools").body, "https://example.com/", "").html
+    outputs = [rendered.html, essay, site.files["tide-pools/index.html"].decode(),
                site.files["feed.xml"].decode()]
     for out in outputs:
         low = out.lower()
         assert "expression" not in low and "javascript" not in low and "vbscript" not in low
         assert "behavior" not in low and "binding" not in low and "data:text" not in low
-    assert 'style="color: #333"' in rendered.essay_html
+    assert 'style="color: #333"' in essay
     assert any("unsafe style" in r.message for r in report.warnings)
 
 

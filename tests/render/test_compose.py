@@ -12,7 +12,7 @@ from newsletter.config import load_settings
 from newsletter.issues import find_issue
 from newsletter.models import RenderedEmail
 from newsletter.render.compose import render_issue
-from newsletter.render.sample import sample_parts
+from newsletter.render.message import personalize, sample_recipient
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
@@ -27,7 +27,7 @@ def rendered() -> RenderedEmail:
 @pytest.fixture(scope="module")
 def sent_html(rendered: RenderedEmail) -> str:
     settings = load_settings(ROOT / "newsletter.toml", environ={})
-    return sample_parts(rendered, settings, secret="s")[0]
+    return personalize(rendered, sample_recipient(settings, secret="s"))[0]
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.issues import find_issue
 from newsletter.models import Recipient, RenderedEmail
-from newsletter.providers.base import SENT, Letter, Outcome, Outgoing, RetryPolicy
+from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.mime import MessageFactory
 from newsletter.providers.sendgrid.api import SendGridAPI
 from newsletter.providers.sendgrid.provider import SendGridProvider
 from newsletter.render.compose import render_issue
+from newsletter.render.essay import render_essay
 from newsletter.render.fields import ESSAY_FIELD, fields_as_fallbacks
 from newsletter.render.message import personalize, recipient_for
 from tests.fakes import fixtures
@@ -114,14 +115,14 @@ def test_sendgrid_fills_them_through_substitutions(sendgrid_server: FakeSendGrid
              Outgoing(2, recipient_for(settings, "bo@example.com", "", "k"))]
     outcomes: list[Outcome] = []
     provider.deliver(Letter(rendered, settings, "k"), batch, outcomes.append)
-    assert [o.state for o in outcomes] == [SENT]
+    assert [o.state for o in outcomes] == [State.SENT]
     ada, bo = sendgrid_server.inbox("ada@example.com")[0], sendgrid_server.inbox("bo@example.com")[0]
     assert "Dear Ada, this one is for Ada &lt;Lovelace&gt;." in ada.html
     assert "Dear Ada, this one is for Ada <Lovelace>." in ada.text
     assert "Dear friend, this one is for you." in bo.html and "Dear friend, this one is for you." in bo.text
 
 
-def test_pages_read_by_nobody_in_particular_show_the_fallbacks(rendered: RenderedEmail) -> None:
-    page = fields_as_fallbacks(rendered.essay_html)
+def test_pages_read_by_nobody_in_particular_show_the_fallbacks() -> None:
+    page = fields_as_fallbacks(render_essay(ESSAY, "https://haileyscomet.example.com/", "").html)
     assert "Dear friend, this one is for you." in page and "Hi friend!" in page
     assert "{{ name }}</code>" in page

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 
 SLUG = "the-fear-of-entering-the-room"
 ACTIVE = ["ada.lovelace@example.com", "grace.hopper@example.org", "marek@example.net", "amira.haddad@example.com",

@@ -19,7 +19,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.send.ledger import read_ledger
 from tests.fakes.smtp import FakeSMTP, RecordingHandler
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.config import load_settings
 from newsletter.errors import SendError
 from newsletter.send.schedule import check_schedule, parse_schedule

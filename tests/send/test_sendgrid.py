@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.cli.send import credentials_for
 from newsletter.config import load_settings
-from newsletter.providers.base import RetryPolicy
+from newsletter.providers import RetryPolicy
 from newsletter.send.plan import SendOptions, prepare_send, run_send
 from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY
 from tests.fakes.sendgrid import FakeSendGrid

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from tests.fakes import fixtures
 from tests.fakes.smtp import FakeSMTP
 

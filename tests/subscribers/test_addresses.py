@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.errors import SubscriberError
 from newsletter.subscribers.schema import email_key
 from newsletter.subscribers.store import add_subscriber, count_subscribers, iter_active, load_subscribers

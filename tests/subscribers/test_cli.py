@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.subscribers.store import load_subscribers
 from tests.helpers import one_error_line
 

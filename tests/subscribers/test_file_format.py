@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from newsletter.cli.app import app
+from newsletter.cli import app
 from newsletter.models import Subscriber
 from newsletter.subscribers.schema import COLUMNS, Layout
 from newsletter.subscribers.store import (

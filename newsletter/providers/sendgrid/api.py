@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from newsletter.errors import ProviderError
-from newsletter.providers.base import InDoubt, RateLimited, Transient
+from newsletter.providers.retry import InDoubt, RateLimited, Transient
 from newsletter.providers.safety import is_loopback, redact
 
 if TYPE_CHECKING:
@@ -88,6 +88,11 @@ class SendGridAPI:
         self._secrets = (api_key,)
         self._sg = SendGridAPIClient(api_key=api_key, host=host)
         self._sg.client.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str) -> SendGridAPI:
+        """Build from [sendgrid] host (checked) and timeout; the key comes from the caller."""
+        return cls(api_key, check_host(settings), settings.sendgrid.timeout)
 
     def send_mail(self, body: dict[str, Any] | str) -> str:
         """POST /v3/mail/send (a body, or one already serialized); return SendGrid's X-Message-Id."""

@@ -31,13 +31,11 @@ from newsletter.render.message import (
     substitutions,
 )
 
-MAX_PERSONALIZATIONS = 1000
 MAX_REQUEST_BYTES = 30 * 1024 * 1024
 MAX_SUBSTITUTION_BYTES = 10_000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
-MAX_SCHEDULE_SECONDS = 72 * 3600
 ISSUE_ARG = "newsletter_issue"  # custom_args key carrying the issue slug into SendGrid's events
 
 

@@ -1,8 +1,8 @@
 """SendGrid: up to 1000 recipients a request, a 400 narrowed to the recipients it is about.
 
-The request body is built by sendgrid_body (pure); the HTTP calls and their errors are in
-sendgrid_api. Retries follow the RetryPolicy; an answer lost after the request went out is
-reported *pending* (in doubt), never retried.
+The request body is built by sendgrid.body (pure); the HTTP calls and their errors are in
+sendgrid.api. Retries follow the RetryPolicy; an answer lost after the request went out is
+reported in doubt, never retried.
 """
 
 from __future__ import annotations
@@ -12,19 +12,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError
-from newsletter.providers.base import (
-    FAILED,
-    PENDING,
-    SENT,
-    Exhausted,
-    InDoubt,
-    Letter,
-    Outcome,
-    Outgoing,
-    Report,
-    RetryPolicy,
-)
-from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI, TooLarge, check_host, describe
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
+from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy
+from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI, TooLarge, describe
 from newsletter.providers.sendgrid.body import (
     MAX_REQUEST_BYTES,
     estimated_size,
@@ -41,6 +31,7 @@ class SendGridProvider:
     """Up to 1000 recipients per request, one personalization each; 400s narrowed to the culprits."""
 
     name = "sendgrid"
+    handoff_size: int | None = None  # one request a batch: the whole batch is recorded in doubt before it goes
 
     def __init__(self, api: SendGridAPI, policy: RetryPolicy, batch_size: int = 1000) -> None:
         self.api = api
@@ -51,8 +42,7 @@ class SendGridProvider:
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str, policy: RetryPolicy) -> SendGridProvider:
         """Build from [sendgrid] host, timeout and batch_size; the key comes from the caller."""
-        api = SendGridAPI(api_key, check_host(settings), settings.sendgrid.timeout)
-        return cls(api, policy, settings.sendgrid.batch_size)
+        return cls(SendGridAPI.from_settings(settings, api_key), policy, settings.sendgrid.batch_size)
 
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         """Have the next batch's body built in a worker process while this one is sent.
@@ -62,10 +52,10 @@ class SendGridProvider:
         self.ahead.submit(letter, batch, remaining)
 
     def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
-        """Send one batch; report every recipient as sent, failed or pending (in doubt)."""
+        """Send one batch; report every recipient as sent, failed or in doubt."""
         prepared = self.ahead.take(batch) or prepare_body(letter, batch)
         for index, reason in prepared.refused:
-            report(Outcome((batch[index].recipient.email,), FAILED, reason))
+            report(Outcome((batch[index].recipient.email,), State.FAILED, reason))
         self._post(letter, [batch[i] for i in prepared.accepted], report, prepared.body)
 
     def create_batch(self) -> str:
@@ -90,18 +80,18 @@ class SendGridProvider:
         try:
             message_id = self.policy.call(lambda: self.api.send_mail(body))
         except Exhausted as exc:
-            report(Outcome(emails, FAILED, str(exc)))
+            report(Outcome(emails, State.FAILED, str(exc)))
         except InDoubt as exc:
-            report(Outcome(emails, PENDING, str(exc)))
+            report(Outcome(emails, State.IN_DOUBT, str(exc)))
         except TooLarge as exc:
             if len(outs) == 1:
-                report(Outcome(emails, FAILED, f"SendGrid: request too large ({exc})"))
+                report(Outcome(emails, State.FAILED, f"SendGrid: request too large ({exc})"))
             else:
                 self._split(letter, outs, report)
         except BadRequest as exc:
             self._bad_request(letter, outs, exc, report)
         else:
-            report(Outcome(emails, SENT, message_id))
+            report(Outcome(emails, State.SENT, message_id))
 
     def _split(self, letter: Letter, outs: list[Outgoing], report: Report) -> None:
         half = len(outs) // 2
@@ -122,10 +112,10 @@ class SendGridProvider:
                                     hint="check [sender] and [sendgrid] in newsletter.toml")
         if culprits:
             for index, reason in culprits.items():
-                report(Outcome((outs[index].recipient.email,), FAILED, f"SendGrid: {reason}"))
+                report(Outcome((outs[index].recipient.email,), State.FAILED, f"SendGrid: {reason}"))
             self._post(letter, [out for i, out in enumerate(outs) if i not in culprits], report)
         elif len(outs) == 1:
-            report(Outcome((outs[0].recipient.email,), FAILED, f"SendGrid: {exc}"))
+            report(Outcome((outs[0].recipient.email,), State.FAILED, f"SendGrid: {exc}"))
         else:
             self._split(letter, outs, report)
 
