@@ -25,6 +25,7 @@ from newsletter.config_schema import (
     DeliverySection,
     NewsletterSection,
     Origin,
+    ReadersSection,
     SenderSection,
     SendGridSection,
     SMTPSection,
@@ -49,6 +50,7 @@ class Settings:
     sendgrid: SendGridSection = SendGridSection()
     smtp: SMTPSection = SMTPSection()
     archive: ArchiveSection = ArchiveSection()
+    readers: ReadersSection = ReadersSection()
 
     def path(self, relative: str | Path) -> Path:
         """Resolve a path from the config against the newsletter folder."""
@@ -57,6 +59,16 @@ class Settings:
     def ledger_path(self, slug: str) -> Path:
         """sends/<slug>.jsonl: the send ledger of one issue, in [delivery] ledger_dir."""
         return self.path(self.delivery.ledger_dir) / f"{slug}.jsonl"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """The reader service's event journal folder: [readers] inbox."""
+        return self.path(self.readers.inbox)
+
+    @property
+    def readers_url(self) -> str:
+        """[readers] url with exactly one trailing slash, or "" when there is no reader service."""
+        return self.readers.url.rstrip("/") + "/" if self.readers.url else ""
 
     @property
     def issues_dir(self) -> Path:
@@ -229,6 +241,15 @@ def _coerce(value: Any, hint: Any) -> Any:
         if not isinstance(value, str):
             raise TypeError(f"expected a string, got {value!r}")
         return str(value)
+    if hint is bool:
+        if from_env:
+            word = str(value).strip().lower()
+            if word not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"expected true or false, got {str(value)!r}")
+            return word in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
     if hint in (int, float):
         if from_env:
             try:

@@ -79,6 +79,24 @@ class ArchiveSection:
     feed_entries: int = 20  # newest issues in feed.xml; 0 = all
 
 
+@dataclass(frozen=True)
+class ReadersSection:
+    """The reader service (`newsletter serve`): subscribe, confirm, unsubscribe, SendGrid's events."""
+
+    url: str = ""  # its public https base URL, e.g. https://example.com/r/ ("" = no service)
+    inbox: str = "inbox"  # the folder of its event journal, relative to the newsletter folder
+    remote: bool = False  # true: it runs on another machine; send and `subscribers pull` fetch its events
+    token_env: str = "NEWSLETTER_READERS_TOKEN"  # the bearer token of its events endpoint (pull)
+    double_opt_in: bool = True
+    confirm_hours: float = 72.0  # how long a confirmation link works
+    per_address_per_day: int = 3  # confirmation emails to one address in 24 hours
+    per_ip_per_hour: int = 30  # subscribe attempts from one client address in an hour
+    host: str = "127.0.0.1"  # where `newsletter serve` listens (behind the TLS proxy)
+    port: int = 8025
+    threads: int = 8  # the production server's worker threads
+    trusted_proxies: int = 0  # proxies in front that set X-Forwarded-For (0: the socket's address is the client's)
+
+
 SECTIONS: dict[str, type] = {
     "newsletter": NewsletterSection,
     "sender": SenderSection,
@@ -87,6 +105,7 @@ SECTIONS: dict[str, type] = {
     "sendgrid": SendGridSection,
     "smtp": SMTPSection,
     "archive": ArchiveSection,
+    "readers": ReadersSection,
 }
 
 
@@ -191,6 +210,30 @@ def _check_archive(s: ArchiveSection, at: Origin, problems: Problems) -> None:
         problems.append(f"{at('archive', 'feed_entries')}: must be 0 (all issues) or more")
 
 
+def _check_readers(s: ReadersSection, at: Origin, problems: Problems) -> None:
+    if s.url and not (_https(s.url) or _loopback_http(s.url)):
+        problems.append(f"{at('readers', 'url')}: must be an https:// URL (http only on 127.0.0.1), got {s.url!r}")
+    elif s.url and (urlsplit(s.url).query or urlsplit(s.url).fragment):
+        problems.append(f"{at('readers', 'url')}: must be a base URL without ?query or #fragment, got {s.url!r}")
+    if s.remote and not s.url:
+        problems.append(f"{at('readers', 'remote')}: needs [readers] url, the service to fetch events from")
+    _env_name(at, "readers", "token_env", s.token_env, problems)
+    _in_range(at, "readers", "confirm_hours", s.confirm_hours, 1, 24 * 30, problems)
+    _in_range(at, "readers", "per_address_per_day", s.per_address_per_day, 1, 100, problems)
+    _in_range(at, "readers", "per_ip_per_hour", s.per_ip_per_hour, 1, 100_000, problems)
+    _in_range(at, "readers", "port", s.port, 1, 65535, problems)
+    _in_range(at, "readers", "threads", s.threads, 1, 256, problems)
+    _in_range(at, "readers", "trusted_proxies", s.trusted_proxies, 0, 5, problems)
+    if not s.host.strip() or any(c.isspace() for c in s.host):
+        problems.append(f"{at('readers', 'host')}: must be a host name or address, got {s.host!r}")
+
+
+def _loopback_http(value: str) -> bool:
+    """http:// to this machine: what tests and a service behind a local proxy may use."""
+    url = urlsplit(value)
+    return url.scheme == "http" and (url.hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
 def _check_nothing(s: object, at: Origin, problems: Problems) -> None:
     """[subscribers] file is checked where it is read."""
 
@@ -198,4 +241,5 @@ def _check_nothing(s: object, at: Origin, problems: Problems) -> None:
 SECTION_CHECKS: dict[str, Callable[[Any, Origin, Problems], None]] = {
     "newsletter": _check_newsletter, "sender": _check_sender, "subscribers": _check_nothing,
     "delivery": _check_delivery, "sendgrid": _check_sendgrid, "smtp": _check_smtp, "archive": _check_archive,
+    "readers": _check_readers,
 }

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tests.helpers import copy_newsletter
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_UNSUBSCRIBE_SECRET = "conftest-unsubscribe-secret-not-for-real-use"  # noqa: S105 - a test secret
 CHROMIUM = os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium")
 # Flags that keep Chromium quiet on a machine with no network beyond loopback.
 CHROMIUM_ARGS = [
@@ -28,6 +29,9 @@ def newsletter_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("NEWSLETTER_"):
             monkeypatch.delenv(name)
+    # Hailey's Comet has a reader service ([readers] url), whose unsubscribe links are signed: a real
+    # send needs the secret, as it does for the writer. Tests about a missing secret delete it.
+    monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", TEST_UNSUBSCRIBE_SECRET)
     monkeypatch.chdir(folder)
     return folder
 

@@ -55,6 +55,7 @@ def test_check_reports_missing_unsubscribe_and_postal_address(newsletter_dir: Pa
     config = newsletter_dir / "newsletter.toml"
     text = config.read_text(encoding="utf-8")
     text = text.replace('unsubscribe_mailto = "unsubscribe@haileyscomet.example.com"', "")
+    text = text.replace('url = "https://haileyscomet.example.com/r/"', "")
     config.write_text(text.replace("postal_address = ", "# postal_address = "), encoding="utf-8")
     result = runner.invoke(app, ["check", SLUG])
     assert result.exit_code == 1

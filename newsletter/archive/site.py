@@ -59,9 +59,9 @@ def build_site(settings: Settings, include_drafts: bool = False) -> Site:
     files["robots.txt"] = robots_txt(settings)
     site = Site(files=files, issues=issues)
     _add_assets(settings, site)
-    if not (settings.newsletter.subscribe_url or settings.newsletter.subscribe_mailto):
+    if not (settings.readers_url or settings.newsletter.subscribe_url or settings.newsletter.subscribe_mailto):
         site.warnings.append(
-            f"{settings.config_path}: [newsletter] has no subscribe_url or subscribe_mailto: "
+            f"{settings.config_path}: [newsletter] has no subscribe_url or subscribe_mailto, and [readers] no url: "
             "the archive cannot tell readers how to subscribe"
         )
     site.files = dict(sorted(site.files.items()))
@@ -106,6 +106,9 @@ def _common(settings: Settings, root: str) -> dict[str, Any]:
         "lang": nl.language, "dir": nl.direction, "newsletter_name": nl.name, "root": root,
         "site_description": nl.description, "author": nl.author, "newsletter_author": nl.author,
         "subscribe_url": nl.subscribe_url, "subscribe_address": address,
+        # The reader service's own form, when there is one: it replaces the link and the address.
+        "subscribe_action": settings.readers_url + "subscribe" if settings.readers_url else "",
+        "subscribe_confirm": settings.readers.double_opt_in,
         "subscribe_mailto_href": f"mailto:{address}?subject={subject}" if address else "",
         "image": "", "image_alt": "", "noindex": False,
     }

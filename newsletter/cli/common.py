@@ -87,6 +87,18 @@ def unsubscribe_secret(settings: Settings) -> str:
     return os.environ.get(settings.delivery.unsubscribe_secret_env, "")
 
 
+def unsubscribe_secrets(settings: Settings) -> tuple[str, ...]:
+    """The same variable as a list of secrets, newest first (comma-separated, for rotation)."""
+    from newsletter.tokens import parse_secrets
+
+    return parse_secrets(unsubscribe_secret(settings))
+
+
+def readers_token(settings: Settings) -> str:
+    """The bearer token of the reader service's events, from the variable [readers] token_env names."""
+    return os.environ.get(settings.readers.token_env, "").strip()
+
+
 def print_checks(report: object, *, verbose: bool = True) -> None:
     """Print a CheckReport: one line per finding, then the counts."""
     from newsletter.render import CheckReport

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.app import app
-from newsletter.cli.common import ConfigOption, IssueArgument, SubscribersOption, handles_errors, settings_for
+from newsletter.cli.common import ConfigOption, IssueArgument, SubscribersOption, echo, handles_errors, settings_for
 from newsletter.cli.send_output import (
     confirm,
     progress_events,
@@ -23,12 +23,13 @@ from newsletter.cli.send_output import (
     show_status,
     show_sync,
 )
-from newsletter.cli.subscribers import subscribers_app
+from newsletter.cli.subscribers import print_apply, print_pull, subscribers_app
 from newsletter.models import ProviderName
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
     from newsletter.providers import Credentials
+    from newsletter.send import SendPlan
 
 
 def credentials_for(settings: Settings) -> Credentials:
@@ -39,6 +40,7 @@ def credentials_for(settings: Settings) -> Credentials:
         sendgrid_api_key=os.environ.get("SENDGRID_API_KEY", "").strip(),
         smtp_password=os.environ.get(settings.smtp.password_env, ""),
         unsubscribe_secret=os.environ.get(settings.delivery.unsubscribe_secret_env, ""),
+        readers_token=os.environ.get(settings.readers.token_env, "").strip(),
     )
 
 
@@ -64,12 +66,17 @@ def send(
     resend_pending: Annotated[bool, typer.Option(
         "--resend-pending", help="Also send to those left in doubt by an interrupted send (they may get it twice).")
     ] = False,
+    skip_pull: Annotated[bool, typer.Option(
+        "--skip-pull", help="With [readers] remote: send even though the reader service cannot be reached "
+        "(its newest unsubscribes are not honoured).")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Send an issue to every active subscriber, each exactly once, and report what happened.
 
     Runs the preflight checks, shows a summary and asks before sending. The ledger
-    (sends/<slug>.jsonl) makes a rerun skip everyone who already has it.
+    (sends/<slug>.jsonl) makes a rerun skip everyone who already has it. What readers did
+    through the reader service (the inbox; pulled first with [readers] remote) is applied to
+    the list before anyone is picked, so every unsubscribe received before the send is honoured.
 
     Example: newsletter send the-fear-of-entering-the-room --dry-run
     """
@@ -77,8 +84,10 @@ def send(
 
     settings = settings_for(config, delivery__provider=provider.value if provider else None)
     credentials = credentials_for(settings)
-    options = SendOptions(subscribers, tag, tuple(test or ()), dry_run, limit, schedule, retry_failed, resend_pending)
+    options = SendOptions(subscribers, tag, tuple(test or ()), dry_run, limit, schedule, retry_failed, resend_pending,
+                          skip_pull)
     plan = prepare_send(settings, issue, options, credentials)
+    show_inbox(plan)
     if not show_plan(plan):
         raise typer.Exit(1)
     if dry_run:
@@ -88,6 +97,18 @@ def send(
     with progress_events(plan) as events:
         report = run_send(plan, credentials, events)
     raise typer.Exit(show_report(plan, report))
+
+
+def show_inbox(plan: SendPlan) -> None:
+    """What the send folded into the list first (nothing is shown when there was nothing)."""
+    done = plan.inbox
+    if done.pulled is not None:
+        print_pull(done.pulled)
+    if done.applied is not None and (done.applied.events or done.pulled is not None):
+        print_apply(done.applied)
+    if done.skipped_pull:
+        echo("Inbox:      not fetched from the reader service (--skip-pull): its newest unsubscribes are not "
+             "honoured in this send")
 
 
 @app.command()

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.app import app
-from newsletter.cli.common import ConfigOption, SubscribersOption, echo, handles_errors, plural, settings_for
+from newsletter.cli.common import (
+    ConfigOption,
+    SubscribersOption,
+    echo,
+    handles_errors,
+    plural,
+    readers_token,
+    settings_for,
+    unsubscribe_secrets,
+)
 from newsletter.errors import ConfigError, SubscriberError
 from newsletter.models import SubscriberStatus
 from newsletter.subscribers import PLATFORMS
@@ -21,6 +30,8 @@ from newsletter.subscribers import PLATFORMS
 if TYPE_CHECKING:
     from newsletter.models import Subscriber
     from newsletter.subscribers import CheckReport, ImportReport, ListStats
+    from newsletter.subscribers.apply import ApplyReport
+    from newsletter.subscribers.pull import PullReport
 
 subscribers_app = typer.Typer(
     help="Manage the subscriber list (a CSV file).", no_args_is_help=True, rich_markup_mode=None
@@ -294,6 +305,102 @@ def check(
     _print_check(report)
     if report.remaining:
         raise typer.Exit(1)
+
+
+ResubscribeOption = Annotated[bool, typer.Option(
+    "--resubscribe", help="Let a confirmed sign-up make someone who bounced or complained active again.")]
+ApplyDryRunOption = Annotated[bool, typer.Option("--dry-run", help="Report what would change; write nothing.")]
+
+
+@subscribers_app.command("apply")
+@handles_errors
+def apply_(
+    resubscribe: ResubscribeOption = False,
+    dry_run: ApplyDryRunOption = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Fold what readers did through the reader service (the inbox) into the list.
+
+    Confirmed sign-ups are added, unsubscribes, bounces and complaints marked, each event once, in
+    the order it happened. An unsubscribe always wins; a confirmed sign-up makes an unsubscribed
+    person active again (their own new consent), but someone who bounced or complained only with
+    --resubscribe. Safe to run at any time, from cron too: `send` runs it first anyway.
+
+    Example: newsletter subscribers apply --dry-run
+    """
+    from newsletter.subscribers.apply import apply_inbox
+
+    settings = settings_for(config)
+    path = subscribers or settings.subscribers_path
+    report = apply_inbox(path, settings.inbox_dir, settings.root, unsubscribe_secrets(settings),
+                         resubscribe=resubscribe, dry_run=dry_run)
+    print_apply(report)
+
+
+@subscribers_app.command()
+@handles_errors
+def pull(
+    resubscribe: ResubscribeOption = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Fetch the events, but change nothing in the list.")
+                       ] = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Fetch new events from the reader service on another machine, then apply them.
+
+    Asks [readers] url for the events after the last pull, with the token from the variable
+    [readers] token_env names, and adds them to the local inbox (each once), then runs `apply`.
+
+    Example: NEWSLETTER_READERS_TOKEN=... newsletter subscribers pull
+    """
+    from newsletter.subscribers.apply import apply_inbox
+    from newsletter.subscribers.pull import pull_events
+
+    settings = settings_for(config)
+    if not settings.readers_url:
+        raise ConfigError([f"{settings.config_path}: [readers] url is not set: there is no reader service to pull "
+                           "from"])
+    print_pull(pull_events(settings.readers_url, settings.inbox_dir, readers_token(settings)))
+    path = subscribers or settings.subscribers_path
+    print_apply(apply_inbox(path, settings.inbox_dir, settings.root, unsubscribe_secrets(settings),
+                            resubscribe=resubscribe, dry_run=dry_run))
+
+
+def print_pull(report: PullReport) -> None:
+    """One line: what a pull fetched."""
+    new = f", {report.added:,} new here" if report.added != report.fetched else ""
+    echo(f"Pulled {plural(report.fetched, 'event')} from {report.url}{new}.")
+
+
+_SHOWN = 20  # changes listed one by one; the rest are counted
+
+
+def print_apply(report: ApplyReport) -> None:
+    """What apply changed, like import: the counts, then each change."""
+    if not report.events:
+        echo("Inbox: no new events.")
+        return
+    counts = [f"{len(report.added):,} added", f"{len(report.resubscribed):,} resubscribed",
+              f"{len(report.updated):,} updated", f"{len(report.left):,} left", f"{report.unchanged:,} unchanged"]
+    if report.awaiting:
+        counts.append(f"{report.awaiting:,} awaiting confirmation")
+    if report.not_on_list:
+        counts.append(f"{report.not_on_list:,} not on the list")
+    echo(f"Inbox: {plural(report.events, 'new event')}: {', '.join(counts)}")
+    lines = [f"  added {email}" for email in report.added]
+    lines += [f"  resubscribed {email} (was {old})" for email, old in report.resubscribed]
+    lines += [f"  updated {email} (tags or name)" for email in report.updated]
+    lines += [f"  {new} {email} (was {old})" for email, old, new in report.left]
+    lines += [f"  not resubscribed {email}: status {status} (if they asked to come back: --resubscribe)"
+              for email, status in report.refused]
+    lines += [f"  skipped event {event}: {why}" for event, why in report.invalid]
+    for line in lines[:_SHOWN]:
+        echo(line)
+    if len(lines) > _SHOWN:
+        echo(f"  ... and {len(lines) - _SHOWN:,} more")
+    if report.dry_run:
+        echo("Dry run: nothing was written.")
 
 
 def _print_table(rows: list[Subscriber]) -> None:

@@ -39,6 +39,7 @@ class Credentials:
     sendgrid_api_key: str = field(default="", repr=False)
     smtp_password: str = field(default="", repr=False)
     unsubscribe_secret: str = field(default="", repr=False)
+    readers_token: str = field(default="", repr=False)  # the reader service's events (send pulls first)
 
 
 @dataclass(frozen=True)

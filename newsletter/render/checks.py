@@ -11,7 +11,7 @@ from newsletter.config import Settings
 from newsletter.models import CheckResult, Issue, ProviderName, RenderedEmail
 from newsletter.render.essay import prose_lines
 from newsletter.render.fields import ESSAY_FIELD
-from newsletter.render.message import build_message, has_unsubscribe, sample_recipient
+from newsletter.render.message import build_message, has_unsubscribe, one_click_https, sample_recipient
 from newsletter.render.references import check_refs, line_of
 
 # Sizes are bytes of the HTML part as sent (transfer-encoded, what Gmail counts), in KB of 1000
@@ -182,11 +182,21 @@ def _check_images(issue: Issue, rendered: RenderedEmail, report: CheckReport) ->
 
 def _check_compliance(settings: Settings, report: CheckReport) -> None:
     if not has_unsubscribe(settings):
-        report.add("error", "unsubscribe", f"{settings.config_path}: no unsubscribe method: set [delivery] "
-                                           "unsubscribe_mailto or unsubscribe_url")
+        report.add("error", "unsubscribe", f"{settings.config_path}: no unsubscribe method: set [readers] url "
+                                           "(the reader service), or [delivery] unsubscribe_mailto or unsubscribe_url")
+    elif not _https_one_click(settings):
+        report.add("warning", "one_click", f"{settings.config_path}: no https one-click unsubscribe (RFC 8058): "
+                   "Gmail and Yahoo require one from bulk senders, and a mailto: alone does not count; set "
+                   "[readers] url to the reader service (`newsletter serve`), which records it for you")
     if not settings.newsletter.postal_address.strip():
         report.add("warning", "postal_address", f"{settings.config_path}: [newsletter] postal_address is empty "
                                                 "(anti-spam laws ask for one in every email)")
+
+
+def _https_one_click(settings: Settings) -> bool:
+    """Whether List-Unsubscribe carries an https link with List-Unsubscribe-Post (what Gmail and Yahoo ask)."""
+    url = settings.readers_url or settings.delivery.unsubscribe_url
+    return one_click_https(settings) and url.lower().startswith("https://")
 
 
 def _check_placeholders(settings: Settings, report: CheckReport) -> None:

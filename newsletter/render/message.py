@@ -17,6 +17,7 @@ SMTPUTF8; anything that cannot be put in a header raises RecipientError for that
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import html
@@ -34,9 +35,13 @@ from newsletter.models import Recipient, RenderedEmail
 from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS
 from newsletter.render.fields import FIRST_NAME_FALLBACK, TOKEN, unpack_fallback
 from newsletter.render.headers import PreFolded, ascii_address, list_unsubscribe_header, to_header
+from newsletter.subscribers.schema import email_key
+from newsletter.tokens import Tokens, parse_secrets
 
 SENDGRID_GROUP_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 SAMPLE_RECIPIENT = Recipient(email="reader@example.com", name="Sample Reader")  # build, check, the preview
+# The token of an unsubscribe link made without the secret: plainly not one, and refused by the service.
+NO_SECRET_TOKEN = "no-secret-set.this-link-does-not-work"
 UTF8_HEADERS = email_policy.default.clone(utf8=True)  # RFC 6532, for an address with a non-ASCII local part
 
 
@@ -46,22 +51,58 @@ def one_line(value: str) -> str:
 
 
 def unsubscribe_token(secret: str, email: str) -> str:
-    """An HMAC of the address, so an unsubscribe link cannot be forged for someone else."""
-    return hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()[:32]
+    """An HMAC of the address, so an unsubscribe link cannot be forged for someone else.
+
+    For [delivery] unsubscribe_url's {token}; signed with the newest of the secrets.
+    """
+    newest = next(iter(parse_secrets(secret)), "")
+    return hmac.new(newest.encode(), email.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4)
+def _tokens(secret: str) -> Tokens | None:
+    secrets = parse_secrets(secret)
+    return Tokens(secrets) if secrets else None
+
+
+def reader_token(secret: str, email: str) -> str:
+    """The token of the reader service's unsubscribe link for this address (no address in it).
+
+    Without a secret (a build, a preview, an outbox rehearsal) it is NO_SECRET_TOKEN, which the
+    service refuses; a real send without the secret is refused before anything goes out.
+    """
+    tokens = _tokens(secret)
+    return tokens.unsubscribe_token(email_key(email)) if tokens is not None else NO_SECRET_TOKEN
 
 
 def has_unsubscribe(settings: Settings) -> bool:
     """True when at least one unsubscribe method is configured for the chosen provider."""
     d = settings.delivery
     group = settings.delivery.provider == "sendgrid" and settings.sendgrid.unsubscribe_group_id is not None
-    return bool(group or d.unsubscribe_url or d.unsubscribe_mailto)
+    return bool(group or settings.readers_url or d.unsubscribe_url or d.unsubscribe_mailto)
+
+
+def one_click_https(settings: Settings) -> bool:
+    """True when every message carries an https link in List-Unsubscribe, with List-Unsubscribe-Post."""
+    return bool(settings.readers_url or settings.delivery.unsubscribe_url)
+
+
+def needs_secret(settings: Settings) -> bool:
+    """True when the unsubscribe links are signed: the reader service's, or a {token} in unsubscribe_url."""
+    return bool(settings.readers_url) or "{token}" in settings.delivery.unsubscribe_url
 
 
 def unsubscribe_links(settings: Settings, email: str, secret: str) -> tuple[str, str]:
-    """Return (https link, mailto link) for a recipient; either may be empty."""
+    """Return (https link, mailto link) for a recipient; either may be empty.
+
+    With [readers] url the https link is the reader service's (it records the unsubscribe);
+    otherwise [delivery] unsubscribe_url, with {email} and {token} filled.
+    """
     d = settings.delivery
     url = ""
-    if d.unsubscribe_url:
+    if settings.readers_url:
+        url = settings.readers_url + "unsubscribe/" + reader_token(secret, email)
+    elif d.unsubscribe_url:
         url = d.unsubscribe_url.replace("{email}", quote(email, safe="@")).replace(
             "{token}", unsubscribe_token(secret, email)
         )
@@ -72,8 +113,14 @@ def unsubscribe_links(settings: Settings, email: str, secret: str) -> tuple[str,
 
 
 def recipient_for(settings: Settings, email: str, name: str, secret: str) -> Recipient:
-    """A Recipient with the visible unsubscribe link the configured method gives."""
-    if settings.delivery.provider == "sendgrid" and settings.sendgrid.unsubscribe_group_id is not None:
+    """A Recipient with the visible unsubscribe link the configured method gives.
+
+    The reader service's link wins over SendGrid's group link: it is the one List-Unsubscribe
+    carries too, so the reader meets one way out, and SendGrid's group (still set on the
+    message) reports its own unsubscribes through the event webhook.
+    """
+    group = settings.delivery.provider == "sendgrid" and settings.sendgrid.unsubscribe_group_id is not None
+    if group and not settings.readers_url:
         return Recipient(email=email, name=name, unsubscribe_url=SENDGRID_GROUP_UNSUBSCRIBE)
     url, mailto = unsubscribe_links(settings, email, secret)
     return Recipient(email=email, name=name, unsubscribe_url=url or mailto)

@@ -39,12 +39,14 @@ from newsletter.providers import (
 from newsletter.providers.outbox import outbox_folder
 from newsletter.render.checks import CheckReport, run_checks
 from newsletter.render.compose import render_issue
-from newsletter.render.message import has_unsubscribe, recipient_for
+from newsletter.render.message import NO_SECRET_TOKEN, has_unsubscribe, needs_secret, recipient_for
 from newsletter.send.deliver import Recorder, SendEvents, deliver_all
 from newsletter.send.ledger import LedgerState, LedgerWriter, locked, read_ledger, rehearsal_ledger_path
+from newsletter.send.readers import InboxCatchUp, catch_up, waiting_note
 from newsletter.send.schedule import check_schedule
 from newsletter.subscribers.schema import email_key
 from newsletter.subscribers.store import iter_active
+from newsletter.tokens import parse_secrets
 
 TEST_PREFIX = "[TEST] "
 
@@ -61,6 +63,7 @@ class SendOptions:
     schedule: str | None = None
     retry_failed: bool = False
     resend_pending: bool = False
+    skip_pull: bool = False  # send without fetching the remote reader service's events first
 
 
 @dataclass
@@ -78,6 +81,7 @@ class SendPlan:
     failed_before: list[str] = field(default_factory=list)  # failed earlier; left alone
     left_for_later: int = 0  # cut by --limit, or never sent when --retry-failed narrows the run
     send_at: dt.datetime | None = None
+    inbox: InboxCatchUp = field(default_factory=InboxCatchUp)  # what readers did, folded in first
 
     @property
     def provider(self) -> str:
@@ -117,9 +121,15 @@ def refuse_unsafe(settings: Settings, credentials: Credentials) -> None:
         raise SendError(f"{settings.config_path}: no unsubscribe method configured: refusing to send",
                         hint="set [delivery] unsubscribe_mailto or unsubscribe_url, or [sendgrid] "
                              "unsubscribe_group_id with the sendgrid provider")
-    if "{token}" in settings.delivery.unsubscribe_url and not credentials.unsubscribe_secret:
+    # An outbox rehearsal of the reader service's links goes on without the secret, with a warning
+    # and a token that is plainly not one (_unsigned_rehearsal): the quick start needs no environment.
+    rehearsal = settings.delivery.provider == ProviderName.OUTBOX
+    if needs_secret(settings) and not parse_secrets(credentials.unsubscribe_secret) and not (
+            rehearsal and settings.readers_url):
         env = settings.delivery.unsubscribe_secret_env
-        raise SendError(f"{env} is not set: [delivery] unsubscribe_url uses {{token}}, which needs a secret",
+        what = "[readers] url's unsubscribe links need" if settings.readers_url else \
+            "[delivery] unsubscribe_url uses {token}, which needs"
+        raise SendError(f"{env} is not set: {what} a secret; nothing was sent",
                         hint=f"export {env}=<a long random string> (keep it: old links depend on it)")
     problem = missing_credentials(settings, credentials)
     if problem is not None:
@@ -143,11 +153,27 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
     if problems:
         raise SendError(problems[0])
     path = options.subscribers or settings.subscribers_path
+    _unsigned_rehearsal(plan, credentials)
     if options.test:
         plan.recipients = _test_recipients(settings, path, options.test, credentials.unsubscribe_secret)
+    elif options.dry_run:
+        note = waiting_note(settings, path)
+        if note:
+            plan.checks.add("warning", "inbox", note)
     else:
+        plan.inbox = catch_up(settings, path, credentials.unsubscribe_secret, credentials.readers_token,
+                              skip_pull=options.skip_pull)
+    if not options.test:
         _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal), credentials.unsubscribe_secret)
     return plan
+
+
+def _unsigned_rehearsal(plan: SendPlan, credentials: Credentials) -> None:
+    """A rehearsal without the secret goes on (the quick start needs none), and says its links do not work."""
+    if needs_secret(plan.settings) and not parse_secrets(credentials.unsubscribe_secret):
+        env = plan.settings.delivery.unsubscribe_secret_env
+        plan.checks.add("warning", "unsubscribe", f"{env} is not set: this rehearsal's unsubscribe links carry "
+                        f"a placeholder token ({NO_SECRET_TOKEN}) that unsubscribes nobody; a real send needs it")
 
 
 def _test_recipients(settings: Settings, path: Path, addresses: Sequence[str], secret: str) -> list[Outgoing]:

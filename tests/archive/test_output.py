@@ -144,8 +144,8 @@ def test_the_archive_may_not_be_written_over_the_newsletter_itself(letter: Path)
 
 def test_cli_warns_when_readers_cannot_subscribe(letter: Path, runner: CliRunner) -> None:
     config = letter / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("\nsubscribe_mailto =", "\n# subscribe_mailto ="),
-                      encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace("\nsubscribe_mailto =", "\n# subscribe_mailto =")
+                      .replace('\nurl = "https://haileyscomet.example.com/r/"', ""), encoding="utf-8")
     result = runner.invoke(app, ["archive"])
     assert result.exit_code == 0, result.output
     assert "warning: " in result.stderr and "no subscribe_url or subscribe_mailto" in result.stderr
@@ -159,7 +159,7 @@ def test_cli_writes_site_and_reports_what_changed(letter: Path, runner: CliRunne
     assert "Publish site/ at https://haileyscomet.example.com/ (feed: https://haileyscomet.example.com/feed.xml)" \
         in result.stdout
     assert "warning: " not in result.stderr
-    assert 'href="mailto:subscribe@haileyscomet.example.com' in (letter / "site" / "index.html").read_text()
+    assert 'action="https://haileyscomet.example.com/r/subscribe"' in (letter / "site" / "index.html").read_text()
     assert (letter / "site" / "images" / "colour-wheel.png").read_bytes() == PNG
     again = runner.invoke(app, ["archive"])
     assert "8 unchanged, 0 removed" in again.stdout and "wrote" not in again.stdout

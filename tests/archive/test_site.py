@@ -96,9 +96,13 @@ def add_fixture_issues(folder: Path) -> None:
 
 
 def letter_settings(folder: Path, url: str = ROOT_URL, overrides: Mapping[str, object] | None = None) -> Settings:
-    """Settings for the copied newsletter, with a subscribe URL and address and the given url."""
+    """Settings for the copied newsletter, with a subscribe URL and address and the given url.
+
+    Without the reader service, whose form replaces both (tests/archive/test_subscribe_form.py).
+    """
     values = {
         "newsletter.url": url,
+        "readers.url": "",
         "newsletter.subscribe_url": "https://forms.example.net/haileys-comet",
         "newsletter.subscribe_mailto": "subscribe@haileyscomet.example.com",
         **(overrides or {}),
@@ -299,7 +303,7 @@ def test_include_drafts_builds_marked_noindex_pages_kept_out_of_feed_and_sitemap
 def test_warnings_name_broken_internal_links_and_a_missing_subscribe_method(letter: Path) -> None:
     path = letter / "issues" / "2026-09-01-banned-books.md"
     path.write_text(BANNED + "\nSee [a lost issue](no-such-issue/) and ![gone](images/gone.png).\n")
-    no_subscribe = {"newsletter.subscribe_url": "", "newsletter.subscribe_mailto": ""}
+    no_subscribe = {"newsletter.subscribe_url": "", "newsletter.subscribe_mailto": "", "readers.url": ""}
     site = build_site(letter_settings(letter, ROOT_URL, no_subscribe))
     assert f"{path}: links to {ROOT_URL}no-such-issue/, which is not in the archive" in site.warnings
     assert f"{path}: links to {ROOT_URL}images/gone.png, which is not in the archive" in site.warnings

@@ -187,7 +187,9 @@ def test_router_prefix_handlers_are_one_mount_away() -> None:
 # -- what is served ----------------------------------------------------------------------------
 
 def test_frames_serve_exactly_what_build_writes(server: PreviewServer, newsletter_dir: Path, runner) -> None:
-    result = runner.invoke(app, ["build", SLUG, "--out", str(newsletter_dir / "out")])
+    # The server fixture has no unsubscribe secret: nor has this build.
+    result = runner.invoke(app, ["build", SLUG, "--out", str(newsletter_dir / "out")],
+                           env={"NEWSLETTER_UNSUBSCRIBE_SECRET": ""})
     assert result.exit_code == 0, result.output
     built = newsletter_dir / "out" / SLUG
     for name in ("email.html", "email.txt"):

@@ -32,7 +32,7 @@ PEOPLE = [("first@example.com", "First"), ("δοκιμή@example.com", "Δοκι
 
 @pytest.fixture(scope="module", params=["", URL])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    env = {"NEWSLETTER_DELIVERY__PROVIDER": "sendgrid"}
+    env = {"NEWSLETTER_DELIVERY__PROVIDER": "sendgrid", "NEWSLETTER_READERS__URL": ""}
     if request.param:
         env["NEWSLETTER_DELIVERY__UNSUBSCRIBE_URL"] = request.param
     return load_settings(ROOT / "newsletter.toml", environ=env)

@@ -34,7 +34,8 @@ SLUG = "the-fear-of-entering-the-room"
 
 
 def sg_settings(**env: str) -> Settings:
-    return load_settings(ROOT / "newsletter.toml", environ={"NEWSLETTER_DELIVERY__PROVIDER": "sendgrid", **env})
+    return load_settings(ROOT / "newsletter.toml", environ={"NEWSLETTER_DELIVERY__PROVIDER": "sendgrid",
+                                                           "NEWSLETTER_READERS__URL": "", **env})
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def test_footer_has_description_links_and_postal_address(doc: lxml_html.HtmlElem
     assert "18 Orbit Lane" in text
     hrefs = {a.text_content(): a.get("href") for a in footer.iter("a")}
     assert hrefs["View in browser"] == f"https://haileyscomet.example.com/{SLUG}/"
-    assert hrefs["Unsubscribe"] == "mailto:unsubscribe@haileyscomet.example.com?subject=unsubscribe"
+    assert hrefs["Unsubscribe"].startswith("https://haileyscomet.example.com/r/unsubscribe/")  # [readers] url
     assert "reader@example.com" in text
 
 

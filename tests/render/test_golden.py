@@ -16,7 +16,7 @@ def test_seed_matches_golden(name: str) -> None:
 
 
 def test_build_writes_the_golden_files(newsletter_dir, runner: CliRunner) -> None:  # type: ignore[no-untyped-def]
-    result = runner.invoke(app, ["build", SLUG, "--out", "out"])
+    result = runner.invoke(app, ["build", SLUG, "--out", "out"], env={"NEWSLETTER_UNSUBSCRIBE_SECRET": ""})
     assert result.exit_code == 0, result.output
     for name in ("email.html", "email.txt"):
         written = (newsletter_dir / "out" / SLUG / name).read_text(encoding="utf-8")

@@ -36,7 +36,8 @@ LONG_NAMES = [
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return load_settings(ROOT / "newsletter.toml", environ={"NEWSLETTER_DELIVERY__UNSUBSCRIBE_URL": URL})
+    return load_settings(ROOT / "newsletter.toml", environ={"NEWSLETTER_DELIVERY__UNSUBSCRIBE_URL": URL,
+                                                           "NEWSLETTER_READERS__URL": ""})
 
 
 @pytest.fixture(scope="module")

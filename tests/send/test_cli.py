@@ -110,7 +110,8 @@ def test_limit_tag_and_status(newsletter_dir: Path, runner: CliRunner) -> None:
 
 def test_no_unsubscribe_method_is_refused_before_anything_goes_out(newsletter_dir: Path, runner: CliRunner) -> None:
     config = newsletter_dir / "newsletter.toml"
-    config.write_text(config.read_text().replace('unsubscribe_mailto = "unsubscribe@haileyscomet.example.com"', ""))
+    config.write_text(config.read_text().replace('unsubscribe_mailto = "unsubscribe@haileyscomet.example.com"', "")
+                      .replace('url = "https://haileyscomet.example.com/r/"', ""))
     result = runner.invoke(app, ["send", SLUG, "--yes"])
     assert result.exit_code == 1 and "no unsubscribe method configured" in result.output
     assert "Traceback" not in result.output and not (newsletter_dir / "outbox").exists()
@@ -118,7 +119,8 @@ def test_no_unsubscribe_method_is_refused_before_anything_goes_out(newsletter_di
 
 def test_an_unsubscribe_token_without_its_secret_is_refused(newsletter_dir: Path, runner: CliRunner,
                                                              monkeypatch: object) -> None:
-    env = {"NEWSLETTER_DELIVERY__UNSUBSCRIBE_URL": "https://haileyscomet.example.com/u?e={email}&t={token}"}
+    env = {"NEWSLETTER_DELIVERY__UNSUBSCRIBE_URL": "https://haileyscomet.example.com/u?e={email}&t={token}",
+           "NEWSLETTER_READERS__URL": "", "NEWSLETTER_UNSUBSCRIBE_SECRET": ""}
     result = runner.invoke(app, ["send", SLUG, "--yes"], env=env)
     assert result.exit_code == 1 and "NEWSLETTER_UNSUBSCRIBE_SECRET is not set" in result.output
     ok = runner.invoke(app, ["send", SLUG, "--yes"], env={**env, "NEWSLETTER_UNSUBSCRIBE_SECRET": "s" * 32})

@@ -25,6 +25,7 @@ from newsletter.render.headers import ascii_address, refuse_controls, short_name
 from newsletter.render.message import (
     list_headers,
     list_id,
+    one_click_https,
     one_line,
     placeholders_in,
     recipient_for,
@@ -61,8 +62,8 @@ def address_object(value: str, *, clean_name: bool = False) -> dict[str, str]:
 
 
 def per_recipient_headers(letter: Letter) -> bool:
-    """True when List-Unsubscribe differs per person (an https link with {email} or {token})."""
-    return bool(letter.settings.delivery.unsubscribe_url)
+    """True when List-Unsubscribe differs per person (an https link: the reader service's, or with {email})."""
+    return one_click_https(letter.settings)
 
 
 @dataclass(frozen=True)
