@@ -23,6 +23,7 @@ from newsletter.config_schema import (
     SECTIONS,
     ArchiveSection,
     DeliverySection,
+    MailboxSection,
     NewsletterSection,
     Origin,
     ReadersSection,
@@ -51,6 +52,7 @@ class Settings:
     smtp: SMTPSection = SMTPSection()
     archive: ArchiveSection = ArchiveSection()
     readers: ReadersSection = ReadersSection()
+    mailbox: MailboxSection = MailboxSection()
 
     def path(self, relative: str | Path) -> Path:
         """Resolve a path from the config against the newsletter folder."""

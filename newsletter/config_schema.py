@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsletter.mailbox.verp import MAX_LOCAL_PART, TOKEN_CHARS, verp_room
 from newsletter.models import PROVIDERS
 
 
@@ -60,6 +61,9 @@ class SendGridSection:
     categories: list[str] = field(default_factory=lambda: ["newsletter"])
     timeout: float = 30.0
     batch_size: int = 1000
+    # Off unless the writer turns them on: SendGrid then adds no pixel and rewrites no link.
+    open_tracking: bool = False
+    click_tracking: bool = False  # HTML links only: the text part keeps the essay's own links
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class SMTPSection:
     password_env: str = "SMTP_PASSWORD"
     timeout: float = 30.0
     ca_file: str = ""  # a PEM file of CA certificates to trust instead of the system's (a private CA)
+    return_path: str = ""  # the envelope sender (MAIL FROM) bounces go to; "" = the From address
+    verp: bool = True  # with return_path: bounces+TOKEN@domain per recipient (the mailbox needs plus addressing)
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,23 @@ class ReadersSection:
     trusted_proxies: int = 0  # proxies in front that set X-Forwarded-For (0: the socket's address is the client's)
 
 
+@dataclass(frozen=True)
+class MailboxSection:
+    """The return mailbox (`subscribers bounces`): where bounces, complaints and mailto unsubscribes arrive."""
+
+    host: str = ""  # the IMAP server ("" = no return mailbox)
+    port: int = 993
+    security: str = "tls"  # tls | starttls | none (none only on 127.0.0.1)
+    username: str = ""
+    password_env: str = "MAILBOX_PASSWORD"
+    folder: str = "INBOX"
+    processed_folder: str = ""  # recognised messages are moved here ("" = flagged and left in place)
+    soft_bounces: int = 3  # this many temporary failures...
+    soft_bounce_days: int = 15  # ...within this many days mark an address bounced
+    timeout: float = 30.0
+    ca_file: str = ""  # a PEM file of CA certificates to trust instead of the system's (a private CA)
+
+
 SECTIONS: dict[str, type] = {
     "newsletter": NewsletterSection,
     "sender": SenderSection,
@@ -106,6 +129,7 @@ SECTIONS: dict[str, type] = {
     "smtp": SMTPSection,
     "archive": ArchiveSection,
     "readers": ReadersSection,
+    "mailbox": MailboxSection,
 }
 
 
@@ -203,6 +227,18 @@ def _check_smtp(s: SMTPSection, at: Origin, problems: Problems) -> None:
     ca_file = at.path.parent / s.ca_file
     if s.ca_file and not ca_file.is_file():
         problems.append(f"{at('smtp', 'ca_file')}: no such file: {ca_file}")
+    if s.return_path:
+        _return_path(s, at, problems)
+
+
+def _return_path(s: SMTPSection, at: Origin, problems: Problems) -> None:
+    local, _, domain = s.return_path.rpartition("@")
+    if not local or not domain or any(c.isspace() or c in '<>()",;' or ord(c) < 32 for c in s.return_path):
+        problems.append(f"{at('smtp', 'return_path')}: must be a bare address like bounces@example.com, "
+                        f"got {s.return_path!r}")
+    elif s.verp and not verp_room(s.return_path):
+        problems.append(f"{at('smtp', 'return_path')}: the part before @ is too long for a VERP token "
+                        f"(at most {MAX_LOCAL_PART - TOKEN_CHARS - 1} characters with [smtp] verp = true)")
 
 
 def _check_archive(s: ArchiveSection, at: Origin, problems: Problems) -> None:
@@ -228,6 +264,29 @@ def _check_readers(s: ReadersSection, at: Origin, problems: Problems) -> None:
         problems.append(f"{at('readers', 'host')}: must be a host name or address, got {s.host!r}")
 
 
+def _check_mailbox(s: MailboxSection, at: Origin, problems: Problems) -> None:
+    if s.host and any(c.isspace() for c in s.host):
+        problems.append(f"{at('mailbox', 'host')}: must be a host name or address, got {s.host!r}")
+    _in_range(at, "mailbox", "port", s.port, 1, 65535, problems)
+    if s.security not in ("tls", "starttls", "none"):
+        problems.append(f"{at('mailbox', 'security')}: must be tls, starttls or none, got {s.security!r}")
+    elif s.security == "none" and s.host and s.host not in ("127.0.0.1", "localhost", "::1"):
+        problems.append(f"{at('mailbox', 'security')}: none sends the password in clear text; only allowed "
+                        f"on 127.0.0.1, not {s.host!r}")
+    _env_name(at, "mailbox", "password_env", s.password_env, problems)
+    for key in ("folder", "processed_folder"):
+        value = getattr(s, key)
+        if any(c in value for c in '\r\n\0"') or (key == "folder" and not value.strip()):
+            problems.append(f"{at('mailbox', key)}: must be a folder name, got {value!r}")
+    if s.processed_folder and s.processed_folder == s.folder:
+        problems.append(f"{at('mailbox', 'processed_folder')}: must differ from [mailbox] folder")
+    _in_range(at, "mailbox", "soft_bounces", s.soft_bounces, 1, 100, problems)
+    _in_range(at, "mailbox", "soft_bounce_days", s.soft_bounce_days, 1, 365, problems)
+    _timeout(at, "mailbox", s.timeout, problems)
+    if s.ca_file and not (at.path.parent / s.ca_file).is_file():
+        problems.append(f"{at('mailbox', 'ca_file')}: no such file: {at.path.parent / s.ca_file}")
+
+
 def _loopback_http(value: str) -> bool:
     """http:// to this machine: what tests and a service behind a local proxy may use."""
     url = urlsplit(value)
@@ -241,5 +300,5 @@ def _check_nothing(s: object, at: Origin, problems: Problems) -> None:
 SECTION_CHECKS: dict[str, Callable[[Any, Origin, Problems], None]] = {
     "newsletter": _check_newsletter, "sender": _check_sender, "subscribers": _check_nothing,
     "delivery": _check_delivery, "sendgrid": _check_sendgrid, "smtp": _check_smtp, "archive": _check_archive,
-    "readers": _check_readers,
+    "readers": _check_readers, "mailbox": _check_mailbox,
 }

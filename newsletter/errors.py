@@ -41,6 +41,10 @@ class ProviderError(NewsletterError):
     """A delivery provider refused or failed in a way that stops the send."""
 
 
+class MailboxError(NewsletterError):
+    """The return mailbox (IMAP) cannot be reached, logged in to or read."""
+
+
 class SendError(NewsletterError):
     """A send cannot start or go on (refused before anything goes out)."""
 

@@ -8,11 +8,11 @@ inside the commands so that `--help` stays fast.
 
 from __future__ import annotations
 
-from newsletter.cli import archive, issues, preview, send, serve, subscribers
+from newsletter.cli import archive, issues, preview, report, send, serve, subscribers
 from newsletter.cli.app import app, arguments_by_metavar, keep_examples_whole
 
 __all__ = ["app", "main"]
-COMMAND_MODULES = (issues, preview, send, subscribers, archive, serve)  # --help lists them in this order
+COMMAND_MODULES = (issues, preview, send, report, subscribers, archive, serve)  # --help lists them in this order
 
 _ORDER = [module.__name__ for module in COMMAND_MODULES]
 app.registered_commands.sort(key=lambda info: _ORDER.index(getattr(info.callback, "__module__", "")))

@@ -75,15 +75,17 @@ def preview(
     """Preview issues in the browser, live: every save shows up without a reload.
 
     Desktop and phone frames, light and dark, the plain-text part, the inbox row and the
-    preflight checks, exactly as `build` writes the email for a sample subscriber. Ctrl-C stops.
+    preflight checks, exactly as `build` writes the email for a sample subscriber; and a Reports
+    page with what became of each sent issue (`newsletter report`, drawn). Ctrl-C stops.
 
     Example: newsletter preview the-fear-of-entering-the-room
     """
+    from newsletter.cli.report import overview_for
     from newsletter.config import find_config
     from newsletter.preview import PreviewServer
 
     server = PreviewServer(config or find_config(), host=host, port=port, log=_log,
-                           unsubscribe_secret=unsubscribe_secret)
+                           unsubscribe_secret=unsubscribe_secret, reports=overview_for)
     try:
         with _sigterm_stops():  # before the address is printed: whoever reads it may stop us
             _announce(server, server.url.rstrip("/") + (server.path_for(issue) if issue else "/"), no_open)

@@ -28,6 +28,7 @@ from newsletter.models import SubscriberStatus
 from newsletter.subscribers import PLATFORMS
 
 if TYPE_CHECKING:
+    from newsletter.mailbox.bounces import BouncesReport
     from newsletter.models import Subscriber
     from newsletter.subscribers import CheckReport, ImportReport, ListStats
     from newsletter.subscribers.apply import ApplyReport
@@ -365,6 +366,55 @@ def pull(
     path = subscribers or settings.subscribers_path
     print_apply(apply_inbox(path, settings.inbox_dir, settings.root, unsubscribe_secrets(settings),
                             resubscribe=resubscribe, dry_run=dry_run))
+
+
+@subscribers_app.command()
+@handles_errors
+def bounces(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read the mailbox read-only; report what would "
+                                          "change; write and move nothing.")] = False,
+    subscribers: SubscribersOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Read the return mailbox ([mailbox], IMAP): bounces, complaints and mailto unsubscribes.
+
+    A permanent failure (5.x.x) marks the address bounced, [mailbox] soft_bounces temporary ones
+    (4.x.x) within soft_bounce_days too; a spam complaint (ARF) marks it complained, a mail to
+    [delivery] unsubscribe_mailto saying "unsubscribe" unsubscribes its sender. Each is recorded
+    in the inbox and applied to the list, then the message is moved to processed_folder (or
+    flagged). Auto-replies and everything else stay where they are, unread if they were.
+    The password comes from the variable [mailbox] password_env names.
+
+    Example: MAILBOX_PASSWORD=... newsletter subscribers bounces --dry-run
+    """
+    import os
+
+    from newsletter.mailbox.bounces import read_bounces
+
+    settings = settings_for(config)
+    password = os.environ.get(settings.mailbox.password_env, "")
+    print_bounces(read_bounces(settings, password, list_path=subscribers, secrets=unsubscribe_secrets(settings),
+                               dry_run=dry_run))
+
+
+def print_bounces(report: BouncesReport) -> None:
+    """What the mailbox held and did: one line per recognised message, then what was left."""
+    recognised = len(report.seen) + len(report.unattributed)
+    echo(f"Mailbox: {plural(report.read, 'message')} read: {len(report.changes):,} changed the list, "
+         f"{report.left_alone:,} left alone (not bounces, complaints or unsubscribes)")
+    for seen in report.seen:
+        issue = f" [{seen.issue}]" if seen.issue else ""
+        echo(f"  {seen.kind:<11} {seen.email}: {seen.outcome}{issue} ({seen.summary})")
+    for summary, why in report.unattributed:
+        echo(f"  not attributed: {summary}: {why}; left in the folder")
+    if report.applied is not None and (report.applied.changed or report.applied.events):
+        print_apply(report.applied)
+    if report.dry_run:
+        echo("Dry run: the mailbox was opened read-only; nothing was written or moved.")
+    elif recognised and report.processed_folder:
+        echo(f"Moved {plural(report.moved, 'message')} to {report.processed_folder}.")
+    elif recognised:
+        echo(f"Flagged {plural(report.moved, 'message')} as processed.")
 
 
 def print_pull(report: PullReport) -> None:

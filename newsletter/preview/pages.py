@@ -25,6 +25,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issues import list_issues, locate_issue, split_filename
 from newsletter.models import Issue
+from newsletter.preview.reports import ReportsCache, ReportsSource, page_context, tracking_note
 from newsletter.render import GMAIL_CLIP_BYTES, KB, PACKAGE_TEMPLATES, CheckReport, kb
 
 RAW_FILES = {
@@ -104,12 +105,13 @@ class PreviewSite:
 
     def __init__(self, config_path: Path, unsubscribe_secret: Callable[[Settings], str] = lambda _: "",
                  log: Callable[[str], None] = lambda _: None,
-                 version: Callable[[], str] = lambda: "0") -> None:
+                 version: Callable[[], str] = lambda: "0", reports: ReportsSource | None = None) -> None:
         self.config_path = config_path.resolve()
         self.root = self.config_path.parent
         self.unsubscribe_secret = unsubscribe_secret  # the CLI reads it: a preview never reads a secret itself
         self.log = log
         self.version = version
+        self.reports_cache = ReportsCache(reports)  # the CLI's report builder: a preview cannot read SendGrid
         self._lock = threading.Lock()  # one render at a time: frames wait for the page's render
         self._settings: tuple[Stamp, Settings | NewsletterError] | None = None
         self._renders: dict[Path, tuple[tuple[Stamp, Stamp], Outcome]] = {}
@@ -228,9 +230,26 @@ class PreviewSite:
             return self.page("preview_error.html", 500, title=f"{what} has a problem",
                              error=outcome, layout="error", slug=slug)
         checks = sorted(outcome.report.results, key=lambda r: LEVEL_ORDER.get(r.level, 3))
+        opens, links = tracking_note(self.settings())
         return self.page("preview_issue.html", view=outcome, file=self.rel(path), layout="issue",
+                         opens_note=opens, links_note=links,
                          slug=slug, checks=checks, clip_kb=GMAIL_CLIP_BYTES // KB, clip_low=GMAIL_CLIP_BYTES - 10 * KB,
                          gmail_clip=GMAIL_CLIP_BYTES, short_date=f"{outcome.issue.date:%b} {outcome.issue.date.day}")
+
+    def reports(self) -> Response:
+        """The Reports page: each sent issue's outcomes as charts and the table of `newsletter report`."""
+        try:
+            settings = self.settings()
+            got = self.reports_cache.get(settings)
+        except NewsletterError as exc:
+            return self.page("preview_error.html", 500, title="The reports have a problem", error=exc,
+                             layout="error", slug="")
+        if got is None:
+            return self.page("preview_reports.html", available=False, read_at="", layout="reports", slug="")
+        overview, read_at = got
+        return self.page("preview_reports.html", available=True, layout="reports", slug="",
+                         read_at=dt.datetime.fromtimestamp(read_at).strftime("%H:%M:%S"),
+                         **page_context(overview, settings))
 
     def issue_file(self, slug: str, name: str) -> Response | None:
         """email.html, email.txt, message.eml or one of the essay's images, exactly as `build` writes them.

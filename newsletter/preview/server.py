@@ -26,6 +26,7 @@ from newsletter.errors import IssueError, NewsletterError
 from newsletter.issues import SLUG_PATTERN
 from newsletter.preview.live import Changes, Warmer, Watcher
 from newsletter.preview.pages import STATIC_FILES, PreviewSite, Response
+from newsletter.preview.reports import ReportsSource
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8471
@@ -116,6 +117,8 @@ def build_router(site: PreviewSite, changes: Changes) -> Router:
     router = Router()
     router.add("/", site.index)
     router.add("/archive", lambda: text_response(301, "moved", (("Location", "/archive/"),)))
+    router.add("/reports/", site.reports)
+    router.add("/reports", lambda: text_response(301, "moved", (("Location", "/reports/"),)))
     router.mount("/issue/", lambda rest: _issue_route(site, rest))
     router.mount("/_preview/", lambda rest: _asset_route(site, changes, rest))
     router.mount("/archive/", site.archive_file)
@@ -144,10 +147,11 @@ class PreviewServer:
 
     def __init__(self, config_path: Path, host: str = DEFAULT_HOST, port: int | None = None,
                  log: Callable[[str], None] = lambda _: None,
-                 unsubscribe_secret: Callable[[Settings], str] = lambda _: "") -> None:
+                 unsubscribe_secret: Callable[[Settings], str] = lambda _: "",
+                 reports: ReportsSource | None = None) -> None:
         self.log = log
         self.changes = Changes()
-        self.site = PreviewSite(config_path, unsubscribe_secret, log, lambda: self.changes.version)
+        self.site = PreviewSite(config_path, unsubscribe_secret, log, lambda: self.changes.version, reports)
         self.site.settings()  # a broken newsletter.toml stops the start; later ones show on the page
         self.router = build_router(self.site, self.changes)
         self.host, self.loopback = host, is_loopback(host)

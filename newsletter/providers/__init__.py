@@ -13,6 +13,7 @@ from newsletter.errors import ProviderError
 from newsletter.models import PROVIDERS, ProviderName
 from newsletter.providers.base import Credentials, Letter, Outcome, Outgoing, Provider, Report, State
 from newsletter.providers.retry import Exhausted, InDoubt, RateLimited, RetryPolicy, Transient
+from newsletter.tokens import parse_secrets
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
@@ -77,4 +78,9 @@ def missing_credentials(settings: Settings, credentials: Credentials) -> Provide
         env = settings.smtp.password_env
         return ProviderError(f"{env} is not set: [smtp] username is {settings.smtp.username!r} "
                              "but there is no password", hint=f"export {env}=... or leave username empty")
+    if (name == ProviderName.SMTP and settings.smtp.return_path and settings.smtp.verp
+            and not parse_secrets(credentials.unsubscribe_secret)):
+        env = settings.delivery.unsubscribe_secret_env
+        return ProviderError(f"{env} is not set: [smtp] verp signs each recipient's return path with it",
+                             hint=f"export {env}=<a long random string>, or set [smtp] verp = false")
     return None

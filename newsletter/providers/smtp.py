@@ -12,6 +12,10 @@ that cannot be verified, no TLS version in common, a refused login, a server tha
 login we were not given. Server text is redacted (providers.safety) before it is shown or
 stored, and a password never goes out over a connection that is not encrypted unless the
 server is this machine.
+
+The envelope sender (MAIL FROM, where bounces go) is [smtp] return_path when set, else the From
+address; with [smtp] verp each recipient gets its own, `bounces+TOKEN@domain` (newsletter.mailbox.verp),
+so the return mailbox can tell whom a bounce is about. The From: header never changes.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
+from newsletter.mailbox.verp import token_for, verp_address
 from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.mime import MessageFactory
 from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy, Transient
 from newsletter.providers.safety import is_loopback, redact
 from newsletter.render.message import ascii_address
+from newsletter.subscribers.schema import email_key
+from newsletter.tokens import parse_secrets
 
 if TYPE_CHECKING:
     from newsletter.config import Settings
@@ -52,7 +59,7 @@ class SMTPProvider:
     handoff_size: int | None = 1  # one message a call, each recorded in doubt just before it goes
 
     def __init__(self, host: str, port: int, *, security: str = "starttls", username: str = "",
-                 password: str = "", timeout: float = 30.0, sender: str = "",
+                 password: str = "", timeout: float = 30.0, sender: str = "", verp: bool = False,
                  policy: RetryPolicy | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if username and security == "none" and not is_loopback(host):
             raise ProviderError(f"refusing to send the password for {username!r} to {host}:{port} unencrypted "
@@ -64,6 +71,7 @@ class SMTPProvider:
         # What a server may echo back: the password, and the AUTH PLAIN line that carries it.
         self._secrets = (password, f"\0{username}\0{password}") if password else ()
         self.sender = _envelope_sender(sender)
+        self.verp = verp and "@" in sender  # each recipient's own MAIL FROM: sender+TOKEN@domain
         self.policy = policy or RetryPolicy()
         self.ssl_context = ssl_context
         self._conn: smtplib.SMTP | None = None
@@ -76,7 +84,8 @@ class SMTPProvider:
         s = settings.smtp
         context = tls_context(settings.path(s.ca_file)) if s.ca_file else None
         return cls(s.host, s.port, security=s.security, username=s.username, password=password,
-                   timeout=s.timeout, sender=settings.sender_address, policy=policy, ssl_context=context)
+                   timeout=s.timeout, sender=s.return_path or settings.sender_address,
+                   verp=bool(s.return_path) and s.verp, policy=policy, ssl_context=context)
 
     @property
     def where(self) -> str:
@@ -90,7 +99,8 @@ class SMTPProvider:
             try:
                 to = _envelope_recipient(email)
                 data, message_id = messages.build(out.recipient)
-                self.policy.call(lambda t=to, d=data: self._send_one(t, d))  # type: ignore[misc]
+                sender = self._sender_for(letter, email)
+                self.policy.call(lambda t=to, d=data, f=sender: self._send_one(t, d, f))  # type: ignore[misc]
             except (RecipientError, Refused) as exc:
                 report(Outcome((email,), State.FAILED, self._redact(str(exc))))
             except InDoubt as exc:
@@ -101,6 +111,15 @@ class SMTPProvider:
                                     hint="check [smtp] host, port and security, then run the send again") from None
             else:
                 report(Outcome((email,), State.SENT, message_id))
+
+    def _sender_for(self, letter: Letter, email: str) -> str:
+        """MAIL FROM for one recipient: the return path, with its VERP token when [smtp] verp is on."""
+        if not self.verp:
+            return self.sender
+        secrets = parse_secrets(letter.secret)
+        if not secrets:  # refused before the send starts (providers.missing_credentials)
+            raise ProviderError("[smtp] verp needs the unsubscribe secret to make its tokens")
+        return verp_address(self.sender, token_for(secrets, email_key(email), letter.rendered.slug))
 
     def _messages(self, letter: Letter) -> MessageFactory:
         if self._factory is None or self._factory.letter is not letter:
@@ -185,11 +204,11 @@ class SMTPProvider:
             self._conn.close()
             self._conn = None
 
-    def _send_one(self, recipient: str, data: bytes) -> None:
+    def _send_one(self, recipient: str, data: bytes, sender: str) -> None:
         """MAIL, RCPT, DATA for one message; Transient until the body is out, InDoubt after."""
         conn = self._connection()
         try:
-            self._envelope(conn, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
+            self._envelope(conn, sender, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
             body = _LEADING_DOT.sub(b"..", data)
             conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -204,16 +223,16 @@ class SMTPProvider:
         if code != 250:
             raise Refused(f"message refused by {self.where}: {self._said(code, reply)}")
 
-    def _envelope(self, conn: smtplib.SMTP, recipient: str, utf8_headers: bool) -> None:
+    def _envelope(self, conn: smtplib.SMTP, sender: str, recipient: str, utf8_headers: bool) -> None:
         """MAIL FROM, RCPT TO and DATA up to the server's 354 (nothing is queued before the body)."""
         conn.ehlo_or_helo_if_needed()
-        code, reply = conn.mail(self.sender, self._mail_options(conn, recipient, utf8_headers))
+        code, reply = conn.mail(sender, self._mail_options(conn, recipient, utf8_headers))
         if 400 <= code < 500:  # busy, or closing the connection (421): try again shortly
             self._drop()
             raise Transient(f"{self.where} answered {self._said(code, reply)}")
         if code != 250:
             self._reset(conn)
-            raise self._stop(code, reply, f"refused the sender {self.sender}")
+            raise self._stop(code, reply, f"refused the sender {sender}")
         code, reply = conn.rcpt(recipient)
         if code == 421:
             self._drop()

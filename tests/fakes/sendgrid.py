@@ -7,6 +7,9 @@ the limits the schema does not encode (../shared/sendgrid/README.md). Accepted m
 test can read what each person got. Faults can be planned per mail-send request: 429 with
 reset headers, 500/503, slow answers, connections dropped before or after accepting, a hang.
 
+Category statistics (GET /v3/categories/stats and /sums) answer from figures a test stores with
+add_category_stats, the query checked against tsg_stats_v3.json (tests/fakes/sendgrid_stats.py).
+
 Run alone (for bench/): python -m tests.fakes.sendgrid [--port N] [--key KEY]
 """
 
@@ -26,6 +29,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.sendgrid_checks import limit_errors, schema_errors
+from tests.fakes.sendgrid_stats import (
+    STATS_PATHS,
+    Figures,
+    QueryError,
+    check_query,
+    checked_figures,
+    stats_answer,
+    sums_answer,
+)
 
 MAX_BODY = 30 * 1024 * 1024
 ASM_TAG = "<%asm_group_unsubscribe_raw_url%>"
@@ -49,6 +61,7 @@ class Delivered:
     categories: list[str] = field(default_factory=list)
     custom_args: dict[str, str] = field(default_factory=dict)
     cancelled: bool = False
+    tracking_settings: dict[str, Any] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=64)
@@ -86,6 +99,8 @@ class FakeSendGrid:
         self.groups: dict[int, list[str]] = {}
         self.batches: dict[str, str] = {}  # batch_id -> "" | "cancel"
         self.suppression_queries: list[tuple[str, dict[str, str]]] = []
+        self.category_stats: Figures = {}  # date -> category -> metrics; see add_category_stats
+        self.stats_queries: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of each stats request
         self.hanging = threading.Event()  # set when a "hang" fault holds a request
         self.release = threading.Event()  # set by the test to let a hung request go (unaccepted)
         self._ids = itertools.count(1)
@@ -127,6 +142,11 @@ class FakeSendGrid:
                     out[d.email] = out.get(d.email, 0) + 1
         return out
 
+    def add_category_stats(self, date: str, category: str, **metrics: int) -> None:
+        """Store one day's figures of one category (metrics left out are 0; unknown names refused)."""
+        with self.lock:
+            self.category_stats.setdefault(date, {})[category] = checked_figures(date, category, metrics)
+
     def fault_for(self, number: int) -> str | None:
         if number in self.faults:
             return self.faults[number]
@@ -162,7 +182,7 @@ class FakeSendGrid:
                     r["email"].lower(), r.get("name", ""), _substitute(p.get("subject", body.get("subject", "")), subs),
                     text, html, {**shared, **p.get("headers", {})}, message_id,
                     p.get("send_at", body.get("send_at")), body.get("batch_id"), list(body.get("categories", [])),
-                    dict(body.get("custom_args", {})),
+                    dict(body.get("custom_args", {})), tracking_settings=dict(body.get("tracking_settings", {})),
                 )
                 if delivered.batch_id and self.batches.get(delivered.batch_id) == "cancel":
                     delivered.cancelled = True
@@ -224,6 +244,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 routes[(method, url.path)]()
             elif method == "GET" and url.path.startswith("/v3/suppression/"):
                 self._suppressions(url.path.rsplit("/", 1)[1], parse_qs(url.query))
+            elif method == "GET" and url.path in STATS_PATHS:
+                self._category_stats(url.path, parse_qs(url.query, keep_blank_values=True))
             elif method == "GET" and re.fullmatch(r"/v3/asm/groups/\d+/suppressions", url.path):
                 self._answer(method, url.path, 200, fake.groups.get(int(url.path.split("/")[4]), []))
             else:
@@ -305,6 +327,18 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                     if d.batch_id == batch_id:
                         d.cancelled = True
             self._answer("POST", "/v3/user/scheduled_sends", 201, {"batch_id": batch_id, "status": status})
+
+        def _category_stats(self, path: str, query: dict[str, list[str]]) -> None:
+            with fake.lock:
+                fake.stats_queries.append((path, query))
+                figures = {day: dict(by_category) for day, by_category in fake.category_stats.items()}
+            try:
+                values = check_query(path, query)
+            except QueryError as exc:
+                self._answer("GET", path, 400, {"errors": [{"field": exc.field, "message": str(exc)}]})
+                return
+            answer = sums_answer(figures, values) if path.endswith("/sums") else stats_answer(figures, values)
+            self._answer("GET", path, 200, answer)
 
         def _suppressions(self, kind: str, query: dict[str, list[str]]) -> None:
             path = f"/v3/suppression/{kind}"

@@ -71,7 +71,7 @@ def test_one_personalization_per_recipient_and_content_once(rendered: RenderedEm
     assert [p["substitutions"] for p in body["personalizations"]] == [{PLACEHOLDERS["email"]: "a@example.com"},
                                                                       {PLACEHOLDERS["email"]: "b@example.com"}]
     assert body["custom_args"] == {ISSUE_ARG: SLUG}
-    assert body["categories"] == ["haileys-comet"]
+    assert body["categories"] == ["haileys-comet", f"issue:{SLUG}"]  # [sendgrid] categories, then the issue's
     assert body["from"] == {"email": "hailey@haileyscomet.example.com", "name": "Hailey Tai"}
     assert body["reply_to"] == {"email": "hailey@haileyscomet.example.com"}
     assert "asm" not in body and "send_at" not in body and "batch_id" not in body
@@ -146,4 +146,4 @@ def test_oversized_personal_values_are_refused_before_sending(rendered: Rendered
 
 def test_too_many_categories_are_a_config_problem(rendered: RenderedEmail) -> None:
     s = sg_settings(NEWSLETTER_SENDGRID__CATEGORIES=",".join(f"c{i}" for i in range(11)))
-    assert "at most 10 categories" in settings_problems(Letter(rendered, s, "k"))[0]
+    assert "at most 9 categories" in settings_problems(Letter(rendered, s, "k"))[0]

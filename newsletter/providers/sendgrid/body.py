@@ -4,6 +4,12 @@ Limits the schema does not encode (../shared/sendgrid/README.md) are enforced he
 1000 personalizations, each recipient once, substitutions and custom_args under 10,000 bytes,
 at most 10 categories, text/plain before text/html, no `;` or `,` in recipient names.
 
+Every request says what SendGrid may track, explicitly, so an account's defaults never decide it:
+opens and clicks only when [sendgrid] open_tracking / click_tracking are on, subscription tracking
+and Google Analytics never (our own unsubscribe link and List-Unsubscribe headers do that job).
+Every request also carries the issue's own category (newsletter.report.category_for), which is how
+`newsletter report` finds the issue in SendGrid's category statistics.
+
 Addresses go out with A-label (IDNA) domains. An address with a non-ASCII local part is refused
 before the request: SendGrid documents no support for SMTPUTF8 (internationalized) addresses,
 so it is not sent rather than sent and garbled or bounced.
@@ -31,6 +37,7 @@ from newsletter.render.message import (
     recipient_for,
     substitutions,
 )
+from newsletter.report.categories import category_for
 
 MAX_REQUEST_BYTES = 30 * 1024 * 1024
 MAX_SUBSTITUTION_BYTES = 10_000
@@ -59,6 +66,26 @@ def address_object(value: str, *, clean_name: bool = False) -> dict[str, str]:
     name, addr = parseaddr(value)
     name = recipient_name(name) if clean_name else one_line(name)
     return {"email": addr, "name": name} if name else {"email": addr}
+
+
+def tracking_settings(letter: Letter) -> dict[str, Any]:
+    """What SendGrid may track in this message: only what the writer turned on.
+
+    Click tracking rewrites the HTML part's links only (enable_text false): the text part keeps
+    the essay's own links, readable as written, in every case.
+    """
+    s = letter.settings.sendgrid
+    return {
+        "click_tracking": {"enable": s.click_tracking, "enable_text": False},
+        "open_tracking": {"enable": s.open_tracking},
+        "subscription_tracking": {"enable": False},
+        "ganalytics": {"enable": False},
+    }
+
+
+def categories(letter: Letter) -> list[str]:
+    """[sendgrid] categories and the issue's own category, each once, the issue's last."""
+    return list(dict.fromkeys([*letter.settings.sendgrid.categories, category_for(letter.rendered.slug)]))
 
 
 def per_recipient_headers(letter: Letter) -> bool:
@@ -145,11 +172,11 @@ def mail_body(letter: Letter, batch: Sequence[Outgoing], personalizations: Seque
         "content": [{"type": "text/plain", "value": shared.text}, {"type": "text/html", "value": shared.html}],
         "headers": shared_headers(letter),
         "custom_args": {ISSUE_ARG: rendered.slug},
+        "categories": categories(letter),
+        "tracking_settings": tracking_settings(letter),
     }
     if s.sender.reply_to:
         body["reply_to"] = address_object(s.sender.reply_to, clean_name=True)
-    if s.sendgrid.categories:
-        body["categories"] = list(dict.fromkeys(s.sendgrid.categories))
     if s.sendgrid.unsubscribe_group_id is not None:
         body["asm"] = {"group_id": s.sendgrid.unsubscribe_group_id}
     if letter.send_at is not None:
@@ -164,8 +191,9 @@ def settings_problems(letter: Letter) -> list[str]:
     s = letter.settings
     where = f"{s.config_path}: [sendgrid] categories"
     problems = []
-    if len(set(s.sendgrid.categories)) > MAX_CATEGORIES:
-        problems.append(f"{where}: at most {MAX_CATEGORIES} categories, got {len(s.sendgrid.categories)}")
+    if len(categories(letter)) > MAX_CATEGORIES:  # the issue's own category is one of SendGrid's 10
+        problems.append(f"{where}: at most {MAX_CATEGORIES - 1} categories (SendGrid allows {MAX_CATEGORIES}; "
+                        f"the issue's own category is one), got {len(set(s.sendgrid.categories))}")
     problems += [f"{where}: {c!r} is longer than {MAX_CATEGORY_LENGTH} characters"
                  for c in s.sendgrid.categories if len(c) > MAX_CATEGORY_LENGTH]
     problems += [f"{where}: empty category" for c in s.sendgrid.categories if not c.strip()]
