@@ -26,6 +26,7 @@ from newsletter.errors import IssueError, NewsletterError
 from newsletter.issues import load_issues
 from newsletter.models import PUBLISHED_STATUSES, Issue
 from newsletter.render import Essay, base_url, format_date, render_template, template_env, template_source
+from newsletter.render.references import local_file
 
 
 @dataclass
@@ -157,7 +158,6 @@ def _add_assets(settings: Settings, site: Site) -> None:
     page nor such a file are reported: they will be broken once the site is published.
     """
     base = base_url(settings)
-    issues_dir = settings.issues_dir.resolve()
     for web in site.issues:
         refs = [href for href, _ in web.essay.links] + [src for src, _, _ in web.essay.images]
         for url in refs:
@@ -167,21 +167,11 @@ def _add_assets(settings: Settings, site: Site) -> None:
             page = rel + "index.html" if rel == "" or rel.endswith("/") else rel
             if page in site.files:
                 continue
-            source = _asset_source(issues_dir, rel)
+            source = local_file(settings, rel)
             if source is not None:
                 site.files[rel] = source.read_bytes()
             else:
                 site.warnings.append(f"{web.issue.path}: links to {url}, which is not in the archive")
-
-
-def _asset_source(issues_dir: Path, rel: str) -> Path | None:
-    """The file under issues/ a site path names, if it is one a writer would publish."""
-    parts = rel.split("/")
-    if not rel or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
-        return None
-    source = (issues_dir / rel).resolve()
-    inside = source.is_relative_to(issues_dir) and source.relative_to(issues_dir).as_posix() == rel
-    return source if inside and source.is_file() and source.suffix != ".md" else None
 
 
 @dataclass
