@@ -61,6 +61,7 @@ class SendGridSection:
     categories: list[str] = field(default_factory=lambda: ["newsletter"])
     timeout: float = 30.0
     batch_size: int = 1000
+    concurrency: int = 4  # requests in flight at once (1..16); README: "How fast a send goes"
     # Off unless the writer turns them on: SendGrid then adds no pixel and rewrites no link.
     open_tracking: bool = False
     click_tracking: bool = False  # HTML links only: the text part keeps the essay's own links
@@ -77,6 +78,9 @@ class SMTPSection:
     ca_file: str = ""  # a PEM file of CA certificates to trust instead of the system's (a private CA)
     return_path: str = ""  # the envelope sender (MAIL FROM) bounces go to; "" = the From address
     verp: bool = True  # with return_path: bounces+TOKEN@domain per recipient (the mailbox needs plus addressing)
+    connections: int = 1  # SMTP sessions in parallel, each its own login (relays cap them: see the README)
+    max_per_minute: int = 0  # messages a minute over all connections together; 0 = as fast as the relay takes them
+    max_per_day: int = 0  # messages in any 24 hours, over every issue's ledger (Gmail, SES sandbox); 0 = no cap
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class Origin:
 
 Problems = list[str]
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_SMTP_CONNECTIONS = 16  # beyond this a relay sees an attack, and the client's two cores are the limit
 MAX_TIMEOUT = 3600.0  # an hour; larger values overflow the socket layer or hang a send for ever
 
 
@@ -210,6 +215,7 @@ def _check_delivery(s: DeliverySection, at: Origin, problems: Problems) -> None:
 
 def _check_sendgrid(s: SendGridSection, at: Origin, problems: Problems) -> None:
     _in_range(at, "sendgrid", "batch_size", s.batch_size, 1, 1000, problems)  # SendGrid's personalizations cap
+    _in_range(at, "sendgrid", "concurrency", s.concurrency, 1, 16, problems)
     _timeout(at, "sendgrid", s.timeout, problems)
     if s.unsubscribe_group_id is not None and s.unsubscribe_group_id < 1:
         problems.append(f"{at('sendgrid', 'unsubscribe_group_id')}: must be a group id (1 or more), "
@@ -229,6 +235,10 @@ def _check_smtp(s: SMTPSection, at: Origin, problems: Problems) -> None:
         problems.append(f"{at('smtp', 'ca_file')}: no such file: {ca_file}")
     if s.return_path:
         _return_path(s, at, problems)
+    _in_range(at, "smtp", "connections", s.connections, 1, MAX_SMTP_CONNECTIONS, problems)
+    for key in ("max_per_minute", "max_per_day"):
+        if getattr(s, key) < 0:
+            problems.append(f"{at('smtp', key)}: must be 0 (no limit) or more, got {getattr(s, key)!r}")
 
 
 def _return_path(s: SMTPSection, at: Origin, problems: Problems) -> None:

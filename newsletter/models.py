@@ -154,6 +154,7 @@ class SendReport:
     stopped: str = ""  # why the send stopped early (a refused key, Ctrl-C); "" if it ran to the end
     not_attempted: int = 0  # recipients never handed over because the send stopped
     left_for_later: int = 0  # recipients left out by --limit
+    left_for_tomorrow: int = 0  # recipients left out by [smtp] max_per_day: the same command sends them later
     scheduled_for: str = ""  # ISO time of a SendGrid scheduled send
     marked_sent: bool = False  # the front matter status became "sent"
     elapsed: float = 0.0  # seconds

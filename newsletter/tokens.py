@@ -16,6 +16,7 @@ nobody is put on the list before they confirm.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
@@ -108,6 +109,11 @@ class Tokens:
         return Signup(payload["e"], str(payload.get("n", "")), tuple(str(t) for t in tags if isinstance(t, str)))
 
     def _unsubscribe_signer(self) -> Signer:
+        return self._signer
+
+    @functools.cached_property
+    def _signer(self) -> Signer:
+        """One Signer for every token (a send signs one per recipient); it keeps no state between signs."""
         return Signer(self._keys, salt=UNSUBSCRIBE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
 
     def _confirm_serializer(self) -> URLSafeTimedSerializer:

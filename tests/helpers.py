@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from typer.testing import Result
+
+from newsletter.providers import Letter, Outcome, Outgoing, Provider, Report
 
 
 def one_error_line(result: Result) -> str:
@@ -36,3 +39,32 @@ def copy_newsletter(source: Path, folder: Path, *, subscribers: bool = True) -> 
     if subscribers:
         shutil.copy(source / "subscribers.example.csv", folder / "subscribers.csv")
     return folder
+
+
+def deliver_in_slots(provider: Provider, letter: Letter, outs: Sequence[Outgoing], report: Report) -> None:
+    """Hand `outs` over as the send loop's window does: one thread per slot, `handoff_size` at a time.
+
+    With concurrency 1 it is a plain deliver() of the whole list, in order, on slot 0. The first
+    exception a slot raises is raised here, after every slot has stopped.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = provider.concurrency
+    if n == 1:
+        provider.deliver(letter, outs, report)
+        return
+    lock = threading.Lock()
+
+    def locked_report(outcome: Outcome) -> None:
+        with lock:
+            report(outcome)
+
+    def work(slot: int) -> None:
+        for out in outs[slot::n]:
+            provider.deliver(letter, [out], locked_report, slot=slot)
+
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(work, slot) for slot in range(n)]
+    for future in futures:
+        future.result()

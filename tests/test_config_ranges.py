@@ -70,6 +70,10 @@ def test_the_cli_reports_the_variable(newsletter_dir: Path, runner: CliRunner) -
     ("NEWSLETTER_ARCHIVE__FEED_ENTRIES", "-1", "must be 0 (all issues) or more"),
     ("NEWSLETTER_SMTP__HOST", "", "must be a host name or address"),
     ("NEWSLETTER_SMTP__HOST", "mail example.com", "must be a host name or address"),
+    ("NEWSLETTER_SMTP__CONNECTIONS", "0", "must be between 1 and 16, got 0"),
+    ("NEWSLETTER_SMTP__CONNECTIONS", "17", "must be between 1 and 16, got 17"),
+    ("NEWSLETTER_SMTP__MAX_PER_MINUTE", "-1", "must be 0 (no limit) or more, got -1"),
+    ("NEWSLETTER_SMTP__MAX_PER_DAY", "-5", "must be 0 (no limit) or more, got -5"),
 ])
 def test_values_are_range_checked(tmp_path: Path, name: str, value: str, expected: str) -> None:
     found = problems(write(tmp_path, MINIMAL), {name: value})
@@ -113,3 +117,9 @@ def test_ca_file_is_resolved_against_the_folder_and_must_exist(tmp_path: Path) -
     (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     settings = load_settings(path, environ={})
     assert settings.path(settings.smtp.ca_file) == (tmp_path / "certs" / "ca.pem").resolve()
+
+
+@pytest.mark.parametrize("value", ["0", "17"])
+def test_sendgrid_concurrency_is_1_to_16(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, MINIMAL + f"[sendgrid]\nconcurrency = {value}\n")
+    assert problems(path, {}) == f"{path}: [sendgrid] concurrency: must be between 1 and 16, got {value}"

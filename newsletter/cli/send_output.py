@@ -56,6 +56,8 @@ def show_plan(plan: SendPlan) -> bool:
     elif not plan.options.test:
         echo(f"Ledger:     {plan.already_sent:,} already sent, {len(plan.in_doubt):,} in doubt, "
              f"{len(plan.failed_before):,} failed earlier, {plan.left_for_later:,} left for later")
+    if plan.left_for_tomorrow:
+        echo(f"Daily cap:  {plan.left_for_tomorrow:,} left for tomorrow ([smtp] max_per_day)")
     if plan.send_at:
         echo(f"Scheduled:  {plan.send_at.isoformat(timespec='minutes')} (SendGrid send_at)")
     for result in plan.checks.results:
@@ -172,6 +174,9 @@ def show_report(plan: SendPlan, report: SendReport) -> int:
         echo(f"Scheduled for {report.scheduled_for}; to cancel: newsletter cancel {plan.issue.slug}")
     if report.left_for_later:
         echo(f"{report.left_for_later:,} more left for a later send.")
+    if report.left_for_tomorrow:
+        echo(f"{report.left_for_tomorrow:,} left for tomorrow ([smtp] max_per_day = "
+             f"{plan.settings.smtp.max_per_day:,} in any 24 hours); run the same command again")
     if report.marked_sent:
         echo(f"{_rel(plan.issue.path)}: status is now sent.")
     if report.stopped:

@@ -83,16 +83,21 @@ class Provider(Protocol):
     it cannot build for one recipient is that recipient's FAILED outcome (catch RecipientError),
     never an exception. The send loop calls deliver() with `handoff_size` recipients at a time
     (SMTP and the outbox: one, each recorded in doubt just before; SendGrid: the whole batch).
+
+    With `concurrency` N above 1, the send loop makes up to N deliver() calls at once, from N
+    worker threads, each with its own `slot` (0..N-1: per-slot state such as a connection is
+    never shared by two calls at once); report() may then be called from those threads.
     """
 
     name: str
     batch_size: int  # recipients per batch: the unit of progress (and of SendGrid's requests)
     handoff_size: int | None  # recipients per deliver() call; None: the whole batch
+    concurrency: int  # deliver() calls in flight at once (1: one at a time)
 
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         """Start work on the next batch while this one is out (a no-op where nothing is gained)."""
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None: ...
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None: ...
 
     def create_batch(self) -> str:
         """A batch id under which a scheduled send can be cancelled (ProviderError if it cannot schedule)."""

@@ -45,6 +45,7 @@ class OutboxProvider:
     name = "outbox"
     batch_size = BATCH_SIZE
     handoff_size: int | None = 1  # one file a call, each recorded in doubt just before it is written
+    concurrency = 1  # writing a file is quick: nothing to overlap
 
     def __init__(self, root: Path, *, test_send: bool = False) -> None:
         self.root = root
@@ -61,7 +62,7 @@ class OutboxProvider:
         """Where this issue's messages go: <outbox>/<slug>/, or <outbox>/<slug>/test/."""
         return self.root / slug / "test" if self.test_send else self.root / slug
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
         """Write one file per recipient; the Message-ID is the 'provider message id'.
 
         A message that cannot be built for one recipient fails that recipient, with the reason.

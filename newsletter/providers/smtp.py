@@ -16,6 +16,14 @@ server is this machine.
 The envelope sender (MAIL FROM, where bounces go) is [smtp] return_path when set, else the From
 address; with [smtp] verp each recipient gets its own, `bounces+TOKEN@domain` (newsletter.mailbox.verp),
 so the return mailbox can tell whom a bounce is about. The From: header never changes.
+
+With [smtp] connections = N the send loop calls deliver() from N threads at once, each with its
+own `slot`: each slot has its own connection (its own TLS session and login), opened when first
+needed and kept for the whole send. A relay's rate limit (421, a 4.7.x deferral, "too many") is
+not the recipient's fault: it raises RateLimited, which pauses every slot (the RetryPolicy's
+shared pause) and halves the shared Pace ([smtp] max_per_minute spaces the messages of all
+slots together), and the message is tried again. A relay's "daily quota exceeded" stops the send:
+nothing after it would go through today.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +40,8 @@ from newsletter.errors import ProviderError, RecipientError
 from newsletter.mailbox.verp import token_for, verp_address
 from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.mime import MessageFactory
-from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy, Transient
+from newsletter.providers.pace import Pace
+from newsletter.providers.retry import Exhausted, InDoubt, RateLimited, RetryPolicy, Transient
 from newsletter.providers.safety import is_loopback, redact
 from newsletter.render.message import ascii_address
 from newsletter.subscribers.schema import email_key
@@ -45,6 +55,11 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DROPPED = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)  # the line went, not the TLS
 _NO_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
+# What relays say when sending too fast (Postfix, Exim, Gmail, Microsoft 365, SES, Fastmail).
+_TOO_FAST = re.compile(rb"too many|too fast|rate.?limit|\brate\b|throttl|slow down", re.IGNORECASE)
+# A relay's own daily cap (Gmail 5.4.5, SES, Fastmail, Microsoft 365); not a recipient's full mailbox (5.2.2).
+_QUOTA = re.compile(rb"\b[45]\.4\.5\b|sending (limit|quota)|daily (user |message )?(sending )?(limit|quota)"
+                    rb"|submissionquota", re.IGNORECASE)
 
 
 class Refused(Exception):
@@ -52,7 +67,7 @@ class Refused(Exception):
 
 
 class SMTPProvider:
-    """Send each message over one reused connection, with STARTTLS, TLS or neither."""
+    """Send each message over one of `connections` reused connections, with STARTTLS, TLS or neither."""
 
     name = "smtp"
     batch_size = BATCH_SIZE
@@ -60,7 +75,8 @@ class SMTPProvider:
 
     def __init__(self, host: str, port: int, *, security: str = "starttls", username: str = "",
                  password: str = "", timeout: float = 30.0, sender: str = "", verp: bool = False,
-                 policy: RetryPolicy | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+                 policy: RetryPolicy | None = None, ssl_context: ssl.SSLContext | None = None,
+                 connections: int = 1, max_per_minute: int = 0) -> None:
         if username and security == "none" and not is_loopback(host):
             raise ProviderError(f"refusing to send the password for {username!r} to {host}:{port} unencrypted "
                                 '([smtp] security = "none")',
@@ -74,7 +90,10 @@ class SMTPProvider:
         self.verp = verp and "@" in sender  # each recipient's own MAIL FROM: sender+TOKEN@domain
         self.policy = policy or RetryPolicy()
         self.ssl_context = ssl_context
-        self._conn: smtplib.SMTP | None = None
+        self.concurrency = max(1, connections)  # deliver() calls in flight at once, one per slot
+        self._conns: list[smtplib.SMTP | None] = [None] * self.concurrency  # each slot's own session
+        self.pace = Pace(max_per_minute)
+        self._lock = threading.Lock()
         self._factory: MessageFactory | None = None
         self.connections = 0  # how many times a connection was opened (for the report and tests)
 
@@ -85,14 +104,15 @@ class SMTPProvider:
         context = tls_context(settings.path(s.ca_file)) if s.ca_file else None
         return cls(s.host, s.port, security=s.security, username=s.username, password=password,
                    timeout=s.timeout, sender=s.return_path or settings.sender_address,
-                   verp=bool(s.return_path) and s.verp, policy=policy, ssl_context=context)
+                   verp=bool(s.return_path) and s.verp, policy=policy, ssl_context=context,
+                   connections=s.connections, max_per_minute=s.max_per_minute)
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
-        """Send one message per recipient; report each as soon as the server answers."""
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
+        """Send one message per recipient over this slot's connection; report each as the server answers."""
         messages = self._messages(letter)
         for out in batch:
             email = out.recipient.email
@@ -100,7 +120,7 @@ class SMTPProvider:
                 to = _envelope_recipient(email)
                 data, message_id = messages.build(out.recipient)
                 sender = self._sender_for(letter, email)
-                self.policy.call(lambda t=to, d=data, f=sender: self._send_one(t, d, f))  # type: ignore[misc]
+                self.policy.call(lambda t=to, d=data, f=sender: self._send_one(slot, t, d, f))  # type: ignore[misc]
             except (RecipientError, Refused) as exc:
                 report(Outcome((email,), State.FAILED, self._redact(str(exc))))
             except InDoubt as exc:
@@ -122,9 +142,10 @@ class SMTPProvider:
         return verp_address(self.sender, token_for(secrets, email_key(email), letter.rendered.slug))
 
     def _messages(self, letter: Letter) -> MessageFactory:
-        if self._factory is None or self._factory.letter is not letter:
-            self._factory = MessageFactory(letter)
-        return self._factory
+        with self._lock:  # built once per send, whichever slot asks first
+            if self._factory is None or self._factory.letter is not letter:
+                self._factory = MessageFactory(letter)
+            return self._factory
 
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         """Nothing to prepare: each message is built just before it goes."""
@@ -134,13 +155,14 @@ class SMTPProvider:
         raise ProviderError("the smtp provider cannot schedule a send", hint="use --provider sendgrid")
 
     def close(self) -> None:
-        """Say QUIT and close the connection if one is open."""
-        if self._conn is not None:
-            try:
-                self._conn.quit()
-            except (smtplib.SMTPException, OSError):
-                self._conn.close()
-            self._conn = None
+        """Say QUIT and close every slot's connection that is open."""
+        for slot, conn in enumerate(self._conns):
+            if conn is not None:
+                try:
+                    conn.quit()
+                except (smtplib.SMTPException, OSError):
+                    conn.close()
+                self._conns[slot] = None
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
@@ -150,10 +172,11 @@ class SMTPProvider:
         text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
         return self._redact(f"{code} {text}")
 
-    def _connection(self) -> smtplib.SMTP:
-        if self._conn is None:
-            self._conn = self._connect()
-        return self._conn
+    def _connection(self, slot: int) -> smtplib.SMTP:
+        conn = self._conns[slot]
+        if conn is None:
+            conn = self._conns[slot] = self._connect()
+        return conn
 
     def _connect(self) -> smtplib.SMTP:
         context = self.ssl_context or tls_context(None)
@@ -171,11 +194,15 @@ class SMTPProvider:
             if conn is not None:
                 conn.close()
             raise self._connect_failure(exc) from None
-        self.connections += 1
+        with self._lock:
+            self.connections += 1
         return conn
 
     def _connect_failure(self, exc: Exception) -> Exception:
-        """ProviderError for what retrying cannot fix; Transient for the rest."""
+        """ProviderError for what retrying cannot fix; Transient (or RateLimited) for the rest."""
+        if isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500:
+            # A busy relay (421 at the greeting, 454 "too many logins"): not a refused login.
+            return self._deferred(exc.smtp_code, exc.smtp_error, "would not open a session")
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return ProviderError(f"the SMTP server {self.where} refused the login for {self.username!r} "
                                  f"({self._said(exc.smtp_code, exc.smtp_error)})",
@@ -199,55 +226,75 @@ class SMTPProvider:
                                  hint="check [smtp] host and port")
         return Transient(f"cannot connect to {self.where}: {self._redact(str(exc))}")
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    def _drop(self, slot: int) -> None:
+        conn = self._conns[slot]
+        if conn is not None:
+            conn.close()
+            self._conns[slot] = None
 
-    def _send_one(self, recipient: str, data: bytes, sender: str) -> None:
+    def _send_one(self, slot: int, recipient: str, data: bytes, sender: str) -> None:
         """MAIL, RCPT, DATA for one message; Transient until the body is out, InDoubt after."""
-        conn = self._connection()
+        self.pace.take()
+        conn = self._connection(slot)
         try:
-            self._envelope(conn, sender, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
+            self._envelope(slot, conn, sender, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
             body = _LEADING_DOT.sub(b"..", data)
             conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._drop()
+            self._drop(slot)
             raise Transient(f"connection to {self.where} lost: {self._redact(str(exc))}") from None
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self._drop()
+            self._drop(slot)
             raise InDoubt(f"connection to {self.where} lost after the message was sent "
                           f"({self._redact(str(exc))})") from None
         if code != 250:
-            raise Refused(f"message refused by {self.where}: {self._said(code, reply)}")
+            self._refused(slot, code, reply, "refused the message", "message refused by")
 
-    def _envelope(self, conn: smtplib.SMTP, sender: str, recipient: str, utf8_headers: bool) -> None:
+    def _envelope(self, slot: int, conn: smtplib.SMTP, sender: str, recipient: str, utf8_headers: bool) -> None:
         """MAIL FROM, RCPT TO and DATA up to the server's 354 (nothing is queued before the body)."""
         conn.ehlo_or_helo_if_needed()
         code, reply = conn.mail(sender, self._mail_options(conn, recipient, utf8_headers))
         if 400 <= code < 500:  # busy, or closing the connection (421): try again shortly
-            self._drop()
+            self._drop(slot)
+            if _too_fast(code, reply):
+                raise self._deferred(code, reply, "answered")
             raise Transient(f"{self.where} answered {self._said(code, reply)}")
         if code != 250:
-            self._reset(conn)
+            self._reset(slot, conn)
             raise self._stop(code, reply, f"refused the sender {sender}")
         code, reply = conn.rcpt(recipient)
-        if code == 421:
-            self._drop()
-            raise Transient(f"{self.where} closed the connection: {self._said(code, reply)}")
         if code not in (250, 251):
-            self._reset(conn)
+            if code != 421:
+                self._reset(slot, conn)
             if code == 530 or (_relay_denied(reply) and not self.username):
                 raise self._stop(code, reply, f"refused the recipient {recipient}")
-            raise Refused(f"refused by {self.where}: {self._said(code, reply)}")
+            self._refused(slot, code, reply, f"refused the recipient {recipient}", "refused by")
         code, reply = conn.docmd("DATA")
         if code != 354:
-            self._reset(conn)
+            if code != 421:
+                self._reset(slot, conn)
             if code == 530:
                 raise self._stop(code, reply, "refused the message")
-            raise Refused(f"DATA refused by {self.where}: {self._said(code, reply)}")
+            self._refused(slot, code, reply, "refused the message", "DATA refused by")
+
+    def _refused(self, slot: int, code: int, reply: bytes, what: str, refused_by: str) -> None:
+        """Raise what a refusal means: the relay's pace or quota, or this one recipient's failure."""
+        if code == 421:  # the server is closing this connection: never the recipient's fault
+            self._drop(slot)
+        if _QUOTA.search(reply):
+            raise ProviderError(f"the SMTP server {self.where} {what}: {self._said(code, reply)}",
+                                hint="the relay's daily quota is used up: set [smtp] max_per_day below it and "
+                                     "run the same command again tomorrow (who got it is in the ledger)")
+        if code == 421 or _too_fast(code, reply):
+            raise self._deferred(code, reply, "answered")
+        raise Refused(f"{refused_by} {self.where}: {self._said(code, reply)}")
+
+    def _deferred(self, code: int, reply: bytes | str, what: str) -> RateLimited:
+        """The relay wants us slower: every slot pauses and the shared pace halves; the message waits."""
+        self.pace.slow_down()
+        return RateLimited(f"{self.where} {what} {self._said(code, reply)} (slowing down)", None)
 
     def _mail_options(self, conn: smtplib.SMTP, recipient: str, utf8_headers: bool) -> list[str]:
         """SMTPUTF8 (and 8BITMIME) when an address or a header is not ASCII (RFC 6531, 6532)."""
@@ -273,11 +320,11 @@ class SMTPProvider:
             hint = "check [sender] from and what the SMTP server accepts"
         return ProviderError(f"the SMTP server {self.where} {what}: {text}", hint=hint)
 
-    def _reset(self, conn: smtplib.SMTP) -> None:
+    def _reset(self, slot: int, conn: smtplib.SMTP) -> None:
         try:
             conn.rset()
         except (smtplib.SMTPException, OSError):
-            self._drop()
+            self._drop(slot)
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
@@ -296,6 +343,14 @@ def _tls_hint(reason: str, security: str) -> str:
     if "VERSION" in reason.upper() or "PROTOCOL" in reason.upper():
         return "the server and this machine share no TLS version (this machine needs TLS 1.2 or later)"
     return "check [smtp] security and port, and the server's TLS settings"
+
+
+def _too_fast(code: int, reply: bytes) -> bool:
+    """A relay's rate limit: 421, 450/451/452 with an enhanced 4.7.x code, or words saying so."""
+    if not 400 <= code < 500:
+        return False
+    return code == 421 or (code in (450, 451, 452) and reply.lstrip().startswith(b"4.7.")) or bool(
+        _TOO_FAST.search(reply))
 
 
 def _relay_denied(reply: bytes) -> bool:

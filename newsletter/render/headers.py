@@ -57,8 +57,14 @@ class PreFolded(str):
         return policy.linesep.join(self.lines) + policy.linesep
 
 
+# Unicode's Cc and Cs categories but TAB, CR and LF: the per-character check below, in one pass of C.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def refuse_controls(value: str, what: str) -> None:
     """Raise RecipientError when a value holds a control character (CR, LF, TAB fold to spaces)."""
+    if _CONTROL.search(value) is None:  # called for every recipient of a send: the common case fast
+        return
     for char in value:
         if char not in "\t\r\n" and (unicodedata.category(char) in ("Cc", "Cs")):
             raise RecipientError(f"{what} contains the control character U+{ord(char):04X}")
@@ -146,10 +152,13 @@ def list_unsubscribe_header(links: list[str]) -> PreFolded:
     return PreFolded("List-Unsubscribe", lines)
 
 
+_URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"%') + "%"  # built once, not per link
+
+
 def _as_uri(link: str) -> str:
     """The link with anything a URI may not hold (non-ASCII, spaces, <>) percent-encoded."""
     refuse_controls(link, "the unsubscribe link")
-    return quote(link, safe="".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"%') + "%")
+    return quote(link, safe=_URI_SAFE)
 
 
 def _fold(name: str, words: list[str]) -> PreFolded:

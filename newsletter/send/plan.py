@@ -42,6 +42,7 @@ from newsletter.render.compose import render_issue
 from newsletter.render.message import NO_SECRET_TOKEN, has_unsubscribe, needs_secret, recipient_for
 from newsletter.send.deliver import Recorder, SendEvents, deliver_all
 from newsletter.send.ledger import LedgerState, LedgerWriter, locked, read_ledger, rehearsal_ledger_path
+from newsletter.send.quota import within_daily_cap
 from newsletter.send.readers import InboxCatchUp, catch_up, waiting_note
 from newsletter.send.schedule import check_schedule
 from newsletter.subscribers.schema import email_key
@@ -80,6 +81,7 @@ class SendPlan:
     in_doubt: list[str] = field(default_factory=list)  # pending from an earlier run; left alone
     failed_before: list[str] = field(default_factory=list)  # failed earlier; left alone
     left_for_later: int = 0  # cut by --limit, or never sent when --retry-failed narrows the run
+    left_for_tomorrow: int = 0  # cut by [smtp] max_per_day (send.quota)
     send_at: dt.datetime | None = None
     inbox: InboxCatchUp = field(default_factory=InboxCatchUp)  # what readers did, folded in first
 
@@ -165,6 +167,7 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
                               skip_pull=options.skip_pull)
     if not options.test:
         _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal), credentials.unsubscribe_secret)
+        plan.recipients, plan.left_for_tomorrow = within_daily_cap(settings, plan.recipients, now)
     return plan
 
 
@@ -241,7 +244,7 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
     report = SendReport(plan.issue.slug, plan.provider, skipped=plan.already_sent, dry_run=plan.options.dry_run,
                         test=bool(plan.options.test), left_for_later=plan.left_for_later,
                         batches=len(plan.batches()), in_doubt=list(plan.in_doubt), rehearsal=plan.rehearsal,
-                        failed_before=len(plan.failed_before))
+                        failed_before=len(plan.failed_before), left_for_tomorrow=plan.left_for_tomorrow)
     if plan.options.dry_run:
         return report
     policy = policy or RetryPolicy()
@@ -295,4 +298,4 @@ def _hand_over(plan: SendPlan, provider: Provider, credentials: Credentials, rep
 def _complete(plan: SendPlan, report: SendReport) -> bool:
     """A full successful send: everyone selectable now has it, nothing failed or in doubt."""
     return not (report.stopped or report.failed or report.in_doubt or plan.failed_before
-                or plan.left_for_later or report.not_attempted)
+                or plan.left_for_later or plan.left_for_tomorrow or report.not_attempted)

@@ -10,7 +10,10 @@ reset headers, 500/503, slow answers, connections dropped before or after accept
 Category statistics (GET /v3/categories/stats and /sums) answer from figures a test stores with
 add_category_stats, the query checked against tsg_stats_v3.json (tests/fakes/sendgrid_stats.py).
 
-Run alone (for bench/): python -m tests.fakes.sendgrid [--port N] [--key KEY]
+It speaks HTTP/1.1 with keep-alive (as SendGrid does): `connections` counts the TCP connections
+it accepted, and `latency` delays every mail-send answer (the benchmarks' network).
+
+Run alone (for bench/): python -m tests.fakes.sendgrid [--key KEY] [--no-validate] [--latency SECONDS]
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ def _substitute(text: str, subs: dict[str, str]) -> str:
     return _pattern(tuple(subs)).sub(lambda m: subs[m.group(0)], text)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a window of 16 connects at once must not overflow the listen backlog
+
+
 class FakeSendGrid:
     """The server and everything it saw. Use start()/stop() or the pytest fixture."""
 
@@ -91,10 +98,14 @@ class FakeSendGrid:
         self.mail_requests = 0
         self.faults: dict[int, str] = {}  # mail-send request number (1-based) -> fault
         self.fault_every: tuple[int, tuple[str, ...]] | None = None  # (n, cycle): a fault every n requests
+        self.faults_for: dict[str, str] = {}  # address -> fault, once, for the first request carrying it
         self.reject: set[str] = set()  # addresses answered with a 400 naming their personalization
         self.reject_unnamed: bool = False  # ... or with a 400 that names no field
         self.reset_in = 1.0  # seconds until X-RateLimit-Reset on a 429
         self.slow_seconds = 3.0
+        self.latency = 0.0  # seconds added to every mail-send answer (bench: a realistic network)
+        self.connections = 0  # TCP connections accepted (keep-alive reuses one for many requests)
+        self.close_after_answer = False  # hang up after each answer, unannounced (an idle connection's timeout)
         self.suppressions: dict[str, list[dict[str, Any]]] = {k: [] for k in SUPPRESSION_KINDS}
         self.groups: dict[int, list[str]] = {}
         self.batches: dict[str, str] = {}  # batch_id -> "" | "cancel"
@@ -109,7 +120,7 @@ class FakeSendGrid:
     # -- running --------------------------------------------------------------------------------
 
     def start(self) -> FakeSendGrid:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -147,7 +158,12 @@ class FakeSendGrid:
         with self.lock:
             self.category_stats.setdefault(date, {})[category] = checked_figures(date, category, metrics)
 
-    def fault_for(self, number: int) -> str | None:
+    def fault_for(self, number: int, raw: bytes = b"") -> str | None:
+        with self.lock:  # by address first: with requests in flight at once, their numbers are a race
+            for address, fault in list(self.faults_for.items()):
+                if f'"{address}"'.encode() in raw:
+                    del self.faults_for[address]
+                    return fault
         if number in self.faults:
             return self.faults[number]
         if self.fault_every and number % self.fault_every[0] == 0:
@@ -213,6 +229,12 @@ class FakeSendGrid:
 def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeSendGrid/1"
+        protocol_version = "HTTP/1.1"  # keep-alive unless the client says Connection: close
+
+        def setup(self) -> None:
+            super().setup()
+            with fake.lock:
+                fake.connections += 1
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             pass
@@ -266,10 +288,12 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _mail_send(self, raw: bytes) -> None:
+            if fake.latency:
+                time.sleep(fake.latency)
             with fake.lock:
                 fake.mail_requests += 1
                 number = fake.mail_requests
-            fault = fake.fault_for(number)
+            fault = fake.fault_for(number, raw)
             if fault in ("429", "500", "503", "401"):
                 self._fault(int(fault))
                 return
@@ -294,6 +318,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             if fault == "slow":
                 time.sleep(fake.slow_seconds)
             self._answer("POST", "/v3/mail/send", 202, None, {"X-Message-Id": message_id})
+            if fake.close_after_answer:
+                self.close_connection = True
 
         def _fault(self, status: int) -> None:
             headers = {}
@@ -366,8 +392,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--key", default="SG.fake-key-for-tests")
     parser.add_argument("--no-validate", action="store_true")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each mail-send answer")
     args = parser.parse_args()
     fake = FakeSendGrid(args.key, validate=not args.no_validate, keep_content=False).start()
+    fake.latency = args.latency
     print(fake.url, flush=True)
     try:
         while True:

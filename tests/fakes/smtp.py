@@ -4,12 +4,16 @@ It can refuse chosen recipients (550), drop the connection after receiving a mes
 without answering (the client cannot know whether it was queued), require AUTH, offer
 STARTTLS (or TLS from the start) with a self-signed certificate made on the spot, offer
 SMTPUTF8 or not, and echo a wrong password back in its 535 answer (as careless servers do).
+Like a relay it can take a while over each message (`delay`, without holding up other sessions),
+and answer as a rate-limited relay does: the next `rate_limited` commands at `rate_stage` (MAIL,
+RCPT or DATA, the reply to the body) get `rate_reply` instead of being accepted.
 
-Run alone (for bench/): python -m tests.fakes.smtp  (prints host:port, counts messages)
+Run alone (for bench/): python -m tests.fakes.smtp [--delay SECONDS]  (prints host:port)
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 import ssl
@@ -46,16 +50,54 @@ class RecordingHandler:
     peers: set[tuple[str, int]] = field(default_factory=set)  # client addresses seen
     connections: int = 0  # SMTP sessions that sent at least one message
     data_count: int = 0
+    delay: float = 0.0  # seconds each message takes before the server answers it (a relay at work)
+    rate_limited: int = 0  # how many more commands at rate_stage get rate_reply
+    rate_stage: str = "RCPT"  # MAIL, RCPT or DATA (the answer to the message itself)
+    rate_reply: str = "451 4.7.1 Too many messages, slow down"
+    deferred: int = 0  # rate_reply answers given
+    in_data: int = 0  # sessions whose message is being taken right now
+    most_in_data: int = 0  # the most at once: how many connections really worked in parallel
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _defer(self, stage: str) -> str | None:
+        """rate_reply while rate_limited lasts at this stage."""
+        with self.lock:
+            if stage != self.rate_stage or self.rate_limited <= 0:
+                return None
+            self.rate_limited -= 1
+            self.deferred += 1
+            return self.rate_reply
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          mail_options: list[str]) -> str:
+        deferred = self._defer("MAIL")
+        if deferred:
+            return deferred
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
         if address.lower() in self.refuse:
             return f"550 5.1.1 <{address}>: no such user here"
+        deferred = self._defer("RCPT")
+        if deferred:
+            return deferred
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        deferred = self._defer("DATA")
+        if deferred:
+            return deferred
+        if self.delay:
+            with self.lock:
+                self.in_data += 1
+                self.most_in_data = max(self.most_in_data, self.in_data)
+            await asyncio.sleep(self.delay)
+            with self.lock:
+                self.in_data -= 1
         with self.lock:
             self.data_count += 1
             number = self.data_count
@@ -163,9 +205,12 @@ class FakeSMTP:
 
 def main() -> None:
     """Serve until killed, keeping only envelopes (for bench/)."""
+    import argparse
     import time
 
-    fake = FakeSMTP(RecordingHandler(keep_data=False)).start()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per message")
+    fake = FakeSMTP(RecordingHandler(keep_data=False, delay=parser.parse_args().delay)).start()
     print(f"127.0.0.1:{fake.port}", flush=True)
     try:
         while True:

@@ -11,12 +11,13 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ProviderError
 from newsletter.issues import find_issue
-from newsletter.models import RenderedEmail
+from newsletter.models import RenderedEmail, SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, RetryPolicy, State
 from newsletter.providers.sendgrid.api import SendGridAPI, check_host, rate_limit_wait
 from newsletter.providers.sendgrid.provider import SendGridProvider
 from newsletter.render.compose import render_issue
 from newsletter.render.message import recipient_for
+from newsletter.send.deliver import Recorder, deliver_all
 from tests.fakes import fixtures
 from tests.fakes.fixtures import API_KEY
 from tests.fakes.sendgrid import FakeSendGrid
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SLUG = "the-fear-of-entering-the-room"
 
 sendgrid_server = fixtures.sendgrid_server  # a pytest fixture, shared by the test modules
+WINDOWS = [1, 4, 16]  # [sendgrid] concurrency: requests in flight at once
 
 
 
@@ -206,3 +208,62 @@ def test_bodies_built_ahead_in_a_worker_process_are_the_same_and_used(
     for batch in (0, 1):  # built here and built in the worker: the same message
         got = sendgrid_server.inbox(f"b{batch}r2@example.com")[0]
         assert got.name == "Bo" and "<p>Hi Bo</p>" in got.html and f"b{batch}r2@example.com" in got.html
+
+
+def send_through_the_window(provider: SendGridProvider, settings: Settings, rendered: RenderedEmail,
+                            emails: list[str], batch_size: int) -> SendReport:
+    """A whole (test) send through the send loop, `provider.concurrency` requests in flight."""
+    outs = [Outgoing(i, recipient_for(settings, e, f"Reader {i}", "k")) for i, e in enumerate(emails, 1)]
+    report = SendReport(SLUG, "sendgrid", test=True)
+    try:
+        deliver_all([outs[i:i + batch_size] for i in range(0, len(outs), batch_size)], provider,
+                    Letter(rendered, settings, "k"), Recorder(report), lambda progress: None)
+    finally:
+        provider.close()
+    return report
+
+
+@pytest.mark.parametrize("concurrency", WINDOWS)
+def test_each_slot_keeps_one_connection_alive_for_the_whole_send(
+        sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail, concurrency: int) -> None:
+    provider = provider_for(sendgrid_server.url)
+    provider.concurrency = concurrency
+    report = send_through_the_window(provider, settings, rendered, people(60), batch_size=2)
+    assert report.sent == 60 and not report.failed and not report.in_doubt
+    assert sendgrid_server.mail_requests == 30 and sendgrid_server.counts() == dict.fromkeys(people(60), 1)
+    assert sendgrid_server.connections <= concurrency  # not one per request (the library's Connection: close)
+
+
+@pytest.mark.parametrize("concurrency", WINDOWS)
+def test_a_429_pauses_every_slot_until_the_reset_time(
+        sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail, concurrency: int) -> None:
+    sendgrid_server.faults = {1: "429"}
+    sendgrid_server.reset_in = 2  # X-RateLimit-Reset is in whole seconds: 1 to 2 seconds from now
+    waits: list[float] = []
+    provider = provider_for(sendgrid_server.url)
+    provider.policy.on_wait = lambda seconds, why: waits.append(seconds)
+    provider.concurrency = concurrency
+    started = time.monotonic()
+    report = send_through_the_window(provider, settings, rendered, people(3 * concurrency), batch_size=1)
+    assert report.sent == 3 * concurrency and sendgrid_server.counts() == dict.fromkeys(people(3 * concurrency), 1)
+    assert len(waits) == concurrency  # every slot waited, once, before its next request
+    assert all(w <= 2.1 for w in waits) and time.monotonic() - started >= 0.9
+
+
+@pytest.mark.parametrize("slot", [0, 3, 15])
+def test_a_connection_the_server_closed_while_idle_is_reopened_never_written_into(
+        sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail, slot: int) -> None:
+    sendgrid_server.close_after_answer = True  # as a server does with a connection idle for too long
+    waits = Waits()
+    provider = provider_for(sendgrid_server.url, waits=waits)
+    batch = [Outgoing(1, recipient_for(settings, "a@example.com", "A", "k"))]
+    outcomes: list[Outcome] = []
+    try:
+        for _ in range(3):
+            time.sleep(0.05)  # the hang-up has arrived before the next request
+            provider.deliver(Letter(rendered, settings, "k"), batch, outcomes.append, slot=slot)
+    finally:
+        provider.close()
+    assert [o.state for o in outcomes] == [State.SENT] * 3
+    assert waits == []  # noticed before the request was written into it, not by a failed write and a retry
+    assert sendgrid_server.connections == 3 and sendgrid_server.mail_requests == 3

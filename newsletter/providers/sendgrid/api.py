@@ -6,12 +6,20 @@ network errors are not wrapped. urllib raises URLError when connecting or sendin
 fails (the request never reached SendGrid whole: safe to retry) but lets errors while waiting
 for the answer through unwrapped (the request went out: SendGrid may have accepted it).
 An error body may quote the key back: every answer is redacted before it is read.
+
+The library's client sends `Connection: close`, so each request would pay a new TCP and TLS
+handshake. /v3/mail/send therefore goes through one keep-alive http.client connection per window
+slot, with the library's headers and its HTTPError, classified as every other answer is. The same
+line is drawn: a failure while the request is written may be retried, one after it went out is
+in doubt. A connection the server closed while idle is noticed before it is reused.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import select
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -88,20 +96,62 @@ class SendGridAPI:
         self._secrets = (api_key,)
         self._sg = SendGridAPIClient(api_key=api_key, host=host)
         self._sg.client.timeout = timeout
+        self.timeout = timeout
+        self._connections: dict[int, http.client.HTTPConnection] = {}  # one per window slot, kept alive
+        self._headers = {**self._sg.client.request_headers, "Content-Type": "application/json"}
 
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str) -> SendGridAPI:
         """Build from [sendgrid] host (checked) and timeout; the key comes from the caller."""
         return cls(api_key, check_host(settings), settings.sendgrid.timeout)
 
-    def send_mail(self, body: dict[str, Any] | str) -> str:
-        """POST /v3/mail/send (a body, or one already serialized); return SendGrid's X-Message-Id."""
-        # python_http_client json.dumps()es a body unless the Content-Type is something other than
-        # exactly "application/json"; naming the charset lets a body serialized ahead go as it is.
-        headers = {"Content-Type": "application/json; charset=utf-8" if isinstance(body, str) else "application/json"}
-        response = self._call(lambda: self._sg.client.mail.send.post(request_body=body, request_headers=headers),
-                              "/v3/mail/send")
+    def send_mail(self, body: dict[str, Any] | str, *, slot: int = 0) -> str:
+        """POST /v3/mail/send (a body, or one already serialized) on this slot's kept-alive connection.
+
+        Return SendGrid's X-Message-Id. Only one call at a time may use a slot.
+        """
+        from python_http_client.exceptions import HTTPError
+
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        path = "/v3/mail/send"
+        connection = self._connection(slot)
+        try:
+            connection.request("POST", path, data, self._headers)
+        except (OSError, http.client.HTTPException) as exc:  # it never went out whole: safe to retry
+            connection.close()
+            raise Transient(f"cannot reach {self.host}: {redact(str(exc), self._secrets) or type(exc).__name__}") \
+                from None
+        try:
+            response = connection.getresponse()
+            raw = response.read()  # all of it, or the connection cannot carry the next request
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            reason = redact(str(exc), self._secrets) or type(exc).__name__
+            raise InDoubt(f"no answer from {self.host} after the request went out ({reason})") from None
+        if not 200 <= response.status < 300:
+            raise self._classify(HTTPError(response.status, response.reason, raw, response.headers), path)
         return str(response.headers.get("X-Message-Id") or "")
+
+    def _connection(self, slot: int) -> http.client.HTTPConnection:
+        """This slot's connection; one the server closed while it sat idle is reopened before use."""
+        connection = self._connections.get(slot)
+        if connection is None:
+            url = urlsplit(self.host)
+            if url.scheme == "https":
+                connection = http.client.HTTPSConnection(url.netloc, timeout=self.timeout,
+                                                         context=ssl.create_default_context())
+            else:  # this machine only (check_host)
+                connection = http.client.HTTPConnection(url.netloc, timeout=self.timeout)
+            self._connections[slot] = connection
+        elif connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
+            connection.close()  # readable while idle: closed by the server (or junk): never write into it
+        return connection
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        for connection in list(self._connections.values()):
+            connection.close()
+        self._connections.clear()
 
     def create_batch(self) -> str:
         """POST /v3/mail/batch: a batch id under which a scheduled send can be cancelled."""

@@ -27,7 +27,7 @@ from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter, Outgoing
 from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS
-from newsletter.render.headers import ascii_address, refuse_controls, short_name
+from newsletter.render.headers import ascii_address, list_unsubscribe_header, refuse_controls, short_name
 from newsletter.render.message import (
     list_headers,
     list_id,
@@ -36,6 +36,7 @@ from newsletter.render.message import (
     placeholders_in,
     recipient_for,
     substitutions,
+    unsubscribe_links,
 )
 from newsletter.report.categories import category_for
 
@@ -100,6 +101,7 @@ class Shared:
     text: str
     html: str
     tokens: frozenset[str]
+    mailto: str = ""  # the mailto unsubscribe link: the same for everyone
 
 
 def shared_content(letter: Letter) -> Shared:
@@ -114,7 +116,8 @@ def shared_content(letter: Letter) -> Shared:
         same = substitutions(recipient_for(letter.settings, "", "", letter.secret))
         html = html.replace(PLACEHOLDERS["unsubscribe_url"], same[PLACEHOLDERS["unsubscribe_url"]])
         text = text.replace(TEXT_PLACEHOLDERS["unsubscribe_url"], same[TEXT_PLACEHOLDERS["unsubscribe_url"]])
-    return Shared(text, html, frozenset(placeholders_in(html) | placeholders_in(text)))
+    mailto = unsubscribe_links(letter.settings, "", "")[1]
+    return Shared(text, html, frozenset(placeholders_in(html) | placeholders_in(text)), mailto)
 
 
 def personalization(letter: Letter, recipient: Recipient, shared: Shared | None = None) -> dict[str, Any]:
@@ -133,10 +136,24 @@ def personalization(letter: Letter, recipient: Recipient, shared: Shared | None 
         values = substitutions(recipient)
         p["substitutions"] = {token: values[token] for token in shared.tokens}
     if per_recipient_headers(letter):
-        headers = list_headers(letter.settings, recipient, letter.secret)
-        headers.pop("List-Id", None)
-        p["headers"] = headers
+        p["headers"] = _personal_headers(letter, recipient, shared)
     return p
+
+
+def _personal_headers(letter: Letter, recipient: Recipient, shared: Shared) -> dict[str, str]:
+    """List-Unsubscribe(-Post) for one person (List-Id is the request's, the same for all).
+
+    The person's https link is the one recipient_for already signed into the Recipient: signing
+    it again (an HMAC and a signature per person) was most of a large send's work.
+    """
+    if recipient.unsubscribe_url.startswith("https://"):
+        url, mailto = recipient.unsubscribe_url, shared.mailto
+    else:
+        url, mailto = unsubscribe_links(letter.settings, recipient.email, letter.secret)
+    headers: dict[str, str] = {"List-Unsubscribe": list_unsubscribe_header([u for u in (url, mailto) if u])}
+    if url:
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def personalization_problem(p: dict[str, Any]) -> str | None:
@@ -201,16 +218,3 @@ def settings_problems(letter: Letter) -> list[str]:
         problems.append("the issue slug is too long for SendGrid's custom_args")
     return problems
 
-
-def estimated_size(letter: Letter, personalizations: Sequence[dict[str, Any]]) -> int:
-    """An upper bound of the JSON body's size in bytes, cheap enough to compute for every batch.
-
-    json.dumps escapes non-ASCII as \\uXXXX: at most 6 bytes (12 for a surrogate pair: 2 chars).
-    """
-    content = len(letter.rendered.html) + len(letter.rendered.text)
-    per = 0
-    for p in personalizations:
-        subs, headers, to = p.get("substitutions", {}), p.get("headers", {}), p["to"][0]
-        per += (sum(map(len, subs)) + sum(map(len, subs.values())) + sum(map(len, headers))
-                + sum(map(len, headers.values())) + len(to["email"]) + len(to.get("name", "")) + 128)
-    return 6 * (content + per) + 64 * 1024

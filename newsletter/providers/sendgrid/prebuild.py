@@ -1,9 +1,8 @@
 """Building SendGrid request bodies one batch ahead, in a worker process.
 
-Sending is one request at a time (the ledger records a batch pending before it goes out), so
-the time a large send takes is the sum of building each body and SendGrid's answer to it.
-Building the next body in a second process, while this one is on the wire, overlaps the two
-on a second core. The worker is a `spawn`ed process, so it inherits no file descriptors (not
+Building a body is CPU work, and the send loop's worker threads share one core (the GIL), so
+building the coming bodies in a second process, while the window's requests are on the wire,
+overlaps the two on a second core. The worker is a `spawn`ed process, so it inherits no file descriptors (not
 the ledger's lock), ignores Ctrl-C (the send loop handles it) and exits on its own when the
 sending process dies, even by SIGKILL. Small sends (few batches) do not start one.
 """
@@ -24,7 +23,6 @@ from newsletter.models import Recipient
 from newsletter.providers.base import Letter, Outgoing
 from newsletter.providers.sendgrid.body import (
     MAX_REQUEST_BYTES,
-    estimated_size,
     mail_body,
     personalization,
     personalization_problem,
@@ -61,9 +59,11 @@ def prepare_body(letter: Letter, batch: Sequence[Outgoing]) -> PreparedBody:
         else:
             accepted.append(index)
             personalizations.append(p)
-    fits = len(accepted) <= 1 or estimated_size(letter, personalizations) <= MAX_REQUEST_BYTES
-    body = json.dumps(mail_body(letter, [], personalizations, shared)) if fits and accepted else None
-    return PreparedBody(refused, accepted, body)
+    if not accepted:
+        return PreparedBody(refused, accepted, None)
+    body = json.dumps(mail_body(letter, [], personalizations, shared))
+    fits = len(accepted) <= 1 or len(body) <= MAX_REQUEST_BYTES  # ASCII JSON: length is size in bytes
+    return PreparedBody(refused, accepted, body if fits else None)
 
 
 Row = tuple[int, str, str, str]  # a recipient as plain values: cheaper to send to the worker

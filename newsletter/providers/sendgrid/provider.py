@@ -2,7 +2,9 @@
 
 The request body is built by sendgrid.body (pure); the HTTP calls and their errors are in
 sendgrid.api. Retries follow the RetryPolicy; an answer lost after the request went out is
-reported in doubt, never retried.
+reported in doubt, never retried. With [sendgrid] concurrency N, the send loop keeps N requests
+in flight (send.deliver), each slot on its own kept-alive connection; a 429 pauses them all
+(RetryPolicy.pause).
 """
 
 from __future__ import annotations
@@ -15,13 +17,7 @@ from newsletter.errors import ProviderError
 from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy
 from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI, TooLarge, describe
-from newsletter.providers.sendgrid.body import (
-    MAX_REQUEST_BYTES,
-    estimated_size,
-    mail_body,
-    personalization,
-    shared_content,
-)
+from newsletter.providers.sendgrid.body import MAX_REQUEST_BYTES, mail_body, personalization, shared_content
 from newsletter.providers.sendgrid.prebuild import BodiesAhead, prepare_body
 
 if TYPE_CHECKING:
@@ -33,52 +29,55 @@ class SendGridProvider:
     name = "sendgrid"
     handoff_size: int | None = None  # one request a batch: the whole batch is recorded in doubt before it goes
 
-    def __init__(self, api: SendGridAPI, policy: RetryPolicy, batch_size: int = 1000) -> None:
+    def __init__(self, api: SendGridAPI, policy: RetryPolicy, batch_size: int = 1000, concurrency: int = 1) -> None:
         self.api = api
         self.policy = policy
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.ahead = BodiesAhead()
 
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str, policy: RetryPolicy) -> SendGridProvider:
-        """Build from [sendgrid] host, timeout and batch_size; the key comes from the caller."""
-        return cls(SendGridAPI.from_settings(settings, api_key), policy, settings.sendgrid.batch_size)
+        """Build from [sendgrid] host, timeout, batch_size and concurrency; the key comes from the caller."""
+        return cls(SendGridAPI.from_settings(settings, api_key), policy, settings.sendgrid.batch_size,
+                   settings.sendgrid.concurrency)
 
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
-        """Have the next batch's body built in a worker process while this one is sent.
+        """Have a coming batch's body built in a worker process while these are sent.
 
-        Requests still go one at a time, so the ledger's pending-before-hand-off order holds.
+        The send loop records each batch pending before its request starts, whenever it was built.
         """
         self.ahead.submit(letter, batch, remaining)
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report) -> None:
-        """Send one batch; report every recipient as sent, failed or in doubt."""
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
+        """Send one batch on this slot's connection; report every recipient as sent, failed or in doubt."""
         prepared = self.ahead.take(batch) or prepare_body(letter, batch)
         for index, reason in prepared.refused:
             report(Outcome((batch[index].recipient.email,), State.FAILED, reason))
-        self._post(letter, [batch[i] for i in prepared.accepted], report, prepared.body)
+        self._post(letter, [batch[i] for i in prepared.accepted], report, slot, prepared.body)
 
     def create_batch(self) -> str:
         """A new batch id for a scheduled send (retried like any other request)."""
         return self.policy.call(self.api.create_batch)
 
     def close(self) -> None:
-        """Stop the worker process, if one was started (urllib keeps no connection open)."""
+        """Stop the worker process, if one was started, and close the kept-alive connections."""
         self.ahead.close()
+        self.api.close()
 
-    def _post(self, letter: Letter, outs: list[Outgoing], report: Report, body: str | None = None) -> None:
+    def _post(self, letter: Letter, outs: list[Outgoing], report: Report, slot: int, body: str | None = None) -> None:
         if not outs:
             return
         emails = tuple(out.recipient.email for out in outs)
         if body is None:
             shared = shared_content(letter)
             personalizations = [personalization(letter, out.recipient, shared) for out in outs]
-            if len(outs) > 1 and estimated_size(letter, personalizations) > MAX_REQUEST_BYTES:
-                self._split(letter, outs, report)
-                return
             body = json.dumps(mail_body(letter, [], personalizations, shared))
+        if len(outs) > 1 and len(body) > MAX_REQUEST_BYTES:  # ASCII JSON: its length is its size in bytes
+            self._split(letter, outs, report, slot)
+            return
         try:
-            message_id = self.policy.call(lambda: self.api.send_mail(body))
+            message_id = self.policy.call(lambda: self.api.send_mail(body, slot=slot))
         except Exhausted as exc:
             report(Outcome(emails, State.FAILED, str(exc)))
         except InDoubt as exc:
@@ -87,18 +86,18 @@ class SendGridProvider:
             if len(outs) == 1:
                 report(Outcome(emails, State.FAILED, f"SendGrid: request too large ({exc})"))
             else:
-                self._split(letter, outs, report)
+                self._split(letter, outs, report, slot)
         except BadRequest as exc:
-            self._bad_request(letter, outs, exc, report)
+            self._bad_request(letter, outs, exc, report, slot)
         else:
             report(Outcome(emails, State.SENT, message_id))
 
-    def _split(self, letter: Letter, outs: list[Outgoing], report: Report) -> None:
+    def _split(self, letter: Letter, outs: list[Outgoing], report: Report, slot: int) -> None:
         half = len(outs) // 2
-        self._post(letter, outs[:half], report)
-        self._post(letter, outs[half:], report)
+        self._post(letter, outs[:half], report, slot)
+        self._post(letter, outs[half:], report, slot)
 
-    def _bad_request(self, letter: Letter, outs: list[Outgoing], exc: BadRequest, report: Report) -> None:
+    def _bad_request(self, letter: Letter, outs: list[Outgoing], exc: BadRequest, report: Report, slot: int) -> None:
         """Fail only the recipients SendGrid names; bisect when it names none."""
         culprits: dict[int, str] = {}
         for error in exc.errors:
@@ -113,11 +112,11 @@ class SendGridProvider:
         if culprits:
             for index, reason in culprits.items():
                 report(Outcome((outs[index].recipient.email,), State.FAILED, f"SendGrid: {reason}"))
-            self._post(letter, [out for i, out in enumerate(outs) if i not in culprits], report)
+            self._post(letter, [out for i, out in enumerate(outs) if i not in culprits], report, slot)
         elif len(outs) == 1:
             report(Outcome((outs[0].recipient.email,), State.FAILED, f"SendGrid: {exc}"))
         else:
-            self._split(letter, outs, report)
+            self._split(letter, outs, report, slot)
 
 
 def _personalization_index(field: str) -> int | None:
