@@ -6,8 +6,9 @@ first use, so importing one module of the package never imports the others (`--h
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from newsletter.lazy import lazy_names
 
 if TYPE_CHECKING:
     from newsletter.archive.site import SiteReport, build_site, render_site, write_site
@@ -18,9 +19,4 @@ _HOMES = {  # module -> the names it gives the face
 __all__ = ["SiteReport", "build_site", "render_site", "write_site"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that defines `name` the first time someone asks for it."""
-    for module, names in _HOMES.items():
-        if name in names:
-            return getattr(import_module(f"{__name__}.{module}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _HOMES)
