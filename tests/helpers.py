@@ -9,7 +9,9 @@ from pathlib import Path
 
 from typer.testing import Result
 
-from newsletter.providers import Letter, Outcome, Outgoing, Provider, Report
+from newsletter.models import Recipient
+from newsletter.providers import Letter, Outcome, Outgoing, Provider, Report, State
+from newsletter.send.ledger import read_ledger
 
 
 def one_error_line(result: Result) -> str:
@@ -68,3 +70,19 @@ def deliver_in_slots(provider: Provider, letter: Letter, outs: Sequence[Outgoing
         futures = [pool.submit(work, slot) for slot in range(n)]
     for future in futures:
         future.result()
+
+
+def people(n: int) -> list[str]:
+    """n addresses p1@example.com ... pn@example.com."""
+    return [f"p{i}@example.com" for i in range(1, n + 1)]
+
+
+def batches_of(emails: list[str], size: int) -> list[list[Outgoing]]:
+    """The addresses as a send's batches of `size`, numbered from 1."""
+    outs = [Outgoing(i, Recipient(e)) for i, e in enumerate(emails, start=1)]
+    return [outs[i:i + size] for i in range(0, len(outs), size)]
+
+
+def ledger_states(path: Path) -> dict[str, State]:
+    """Each address's latest state in the ledger at path."""
+    return {e: x.state for e, x in read_ledger(path).entries.items()}

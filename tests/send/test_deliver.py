@@ -13,10 +13,11 @@ from typing import Any, cast
 import pytest
 
 from newsletter.errors import ProviderError, RecipientError
-from newsletter.models import Recipient, SendReport
+from newsletter.models import SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Report, State
 from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
 from newsletter.send.ledger import LedgerWriter, read_ledger
+from tests.helpers import batches_of, ledger_states, people
 
 LETTER = Letter(cast(Any, None), cast(Any, None))  # the scripted provider never reads it
 Script = Callable[[str, Report], None]  # what the provider does for one address
@@ -58,15 +59,6 @@ class ScriptedProvider:
         pass
 
 
-def people(n: int) -> list[str]:
-    return [f"p{i}@example.com" for i in range(1, n + 1)]
-
-
-def batches_of(emails: list[str], size: int = 3) -> list[list[Outgoing]]:
-    outs = [Outgoing(i, Recipient(e)) for i, e in enumerate(emails, start=1)]
-    return [outs[i:i + size] for i in range(0, len(outs), size)]
-
-
 def run(tmp_path: Path, provider: ScriptedProvider, emails: list[str]) -> tuple[SendReport, list[BatchProgress]]:
     report, progress = SendReport("an-issue", provider.name), []
     writer = LedgerWriter(tmp_path / "x.jsonl")
@@ -80,7 +72,7 @@ def run(tmp_path: Path, provider: ScriptedProvider, emails: list[str]) -> tuple[
 
 
 def states(tmp_path: Path) -> dict[str, State]:
-    return {e: x.state for e, x in read_ledger(tmp_path / "x.jsonl").entries.items()}
+    return ledger_states(tmp_path / "x.jsonl")
 
 
 @pytest.mark.parametrize("handoff_size", [None, 1])
@@ -192,5 +184,5 @@ def test_outcomes_in_another_spelling_land_on_the_same_ledger_key(tmp_path: Path
 def test_a_test_send_records_nothing(tmp_path: Path) -> None:
     provider = ScriptedProvider(None)
     report = SendReport("an-issue", provider.name, test=True)
-    deliver_all(batches_of(people(4)), cast(Any, provider), LETTER, Recorder(report), lambda p: None)
+    deliver_all(batches_of(people(4), 3), cast(Any, provider), LETTER, Recorder(report), lambda p: None)
     assert report.sent == 4 and not list(tmp_path.iterdir())

@@ -19,10 +19,11 @@ from typing import Any, cast
 import pytest
 
 from newsletter.errors import ProviderError, RecipientError
-from newsletter.models import Recipient, SendReport
+from newsletter.models import SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Report, State
 from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
 from newsletter.send.ledger import LedgerWriter, read_ledger
+from tests.helpers import batches_of, ledger_states, people
 
 LETTER = Letter(cast(Any, None), cast(Any, None))  # the scripted provider never reads it
 Script = Callable[[str, Report], None]
@@ -91,15 +92,6 @@ class WindowProvider:
         pass
 
 
-def people(n: int) -> list[str]:
-    return [f"p{i}@example.com" for i in range(1, n + 1)]
-
-
-def batches_of(emails: list[str], size: int) -> list[list[Outgoing]]:
-    outs = [Outgoing(i, Recipient(e)) for i, e in enumerate(emails, start=1)]
-    return [outs[i:i + size] for i in range(0, len(outs), size)]
-
-
 def run(tmp_path: Path, provider: WindowProvider, emails: list[str],
         report: SendReport | None = None) -> tuple[SendReport, list[BatchProgress]]:
     report, progress = report or SendReport("an-issue", provider.name), []
@@ -115,7 +107,7 @@ def run(tmp_path: Path, provider: WindowProvider, emails: list[str],
 
 
 def states(tmp_path: Path) -> dict[str, State]:
-    return {e: x.state for e, x in read_ledger(tmp_path / "x.jsonl").entries.items()}
+    return ledger_states(tmp_path / "x.jsonl")
 
 
 @pytest.mark.parametrize("concurrency", [4, 16])
