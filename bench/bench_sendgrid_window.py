@@ -13,15 +13,19 @@ runs, `newsletter send` and its yardstick taking turns against a fresh emulator:
    (goal: within 1.1x).
 
 The bare loops are honest: the same rendered content and top-level fields (built once, by the
-same function), 1000 personalizations a request, each with the same substitutions and the same
-per-person List-Unsubscribe headers (an HMAC token each, as ours), posted by the library to the
-same emulator. They read no list, keep no ledger and check nothing: that is the yardstick.
+same function), 1000 personalizations a request, each byte for byte the one `newsletter send`
+makes (the same substitutions, List-Unsubscribe headers and signed reader-service link, made with
+hmac and itsdangerous as any program would; checked on one person at the start), posted by the
+library to the same emulator. They read no list, keep no ledger and check nothing: that is the
+yardstick.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import html
@@ -82,34 +86,50 @@ def bare(n: int, latency: float, threads: int) -> tuple[float, float, str]:
 
 
 def bare_loop(url: str, n: int, threads: int) -> None:
-    """Build and post n // 1000 bodies with the sendgrid library, `threads` at a time."""
+    """Build and post n // 1000 bodies with the sendgrid library, `threads` at a time.
+
+    Each person's personalization is the one `newsletter send` makes, byte for byte (checked on the
+    first person before the clock matters): the same substitutions, the same List-Unsubscribe
+    headers, the same signed reader-service link (an HMAC reader id signed by itsdangerous, used
+    as any program would use it). Nothing else: no list, no ledger, no address checks.
+    """
+    from itsdangerous import Signer
     from sendgrid import SendGridAPIClient
 
     from newsletter.config import load_settings
+    from newsletter.models import Recipient
     from newsletter.providers.base import Letter
-    from newsletter.providers.sendgrid.body import mail_body
+    from newsletter.providers.sendgrid.body import mail_body, personalization
     from newsletter.render.sample import render_and_check
+    from newsletter.tokens import UNSUBSCRIBE_SALT
 
     settings = load_settings(ROOT / "newsletter.toml")
+    settings = dataclasses.replace(settings, delivery=dataclasses.replace(settings.delivery, provider="sendgrid"))
     _, rendered, _ = render_and_check(settings, SLUG)
-    top = mail_body(Letter(rendered, settings, SECRET), [], [])  # content and top-level fields, once
-    reader_url = settings.readers.url.rstrip("/")
+    letter = Letter(rendered, settings, SECRET)
+    top = mail_body(letter, [], [])  # content and top-level fields, once
+    links = settings.readers_url + "unsubscribe/"
+    mailto = f"<mailto:{settings.delivery.unsubscribe_mailto}?subject=unsubscribe>"
     key = SECRET.encode()
+    signer = Signer(SECRET, salt=UNSUBSCRIBE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
 
-    def personalization(i: int) -> dict[str, Any]:
-        email = f"bare{i:07d}@example.com"
-        token = hmac.new(key, email.encode(), hashlib.sha256).hexdigest()[:32]
-        link = f"{reader_url}/unsubscribe?e={email}&t={token}"
-        return {"to": [{"email": email, "name": f"Reader Number{i}"}],
-                "substitutions": {"%%EMAIL%%": html.escape(email), "%%UNSUBSCRIBE_URL%%": html.escape(link),
-                                  "%%TEXT_UNSUBSCRIBE_URL%%": link},
-                "headers": {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+    def person(i: int) -> dict[str, Any]:
+        email, name = f"reader{i:06d}@example.com", f"Reader Number{i}"
+        mac = hmac.new(key, b"reader-id\0" + email.encode(), hashlib.sha256).digest()[:16]
+        link = links + signer.sign(base64.urlsafe_b64encode(mac).decode().rstrip("=")).decode()
+        return {"to": [{"email": email, "name": name}],
+                "substitutions": {"%%TEXT_UNSUBSCRIBE_URL%%": link, "%%EMAIL%%": html.escape(email),
+                                  "%%UNSUBSCRIBE_URL%%": html.escape(link)},
+                "headers": {"List-Unsubscribe": f"<{link}>, {mailto}",
+                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
 
+    ours = personalization(letter, Recipient("reader000007@example.com", "Reader Number7"))
+    assert person(7) == ours, f"the bare loop's bodies drifted from ours:\n{person(7)}\n{ours}"
     clients = [SendGridAPIClient(KEY, host=url) for _ in range(threads)]
 
     def post(batch: int) -> None:
         client = clients[batch % threads]
-        body = {**top, "personalizations": [personalization(i) for i in range(batch * 1000, (batch + 1) * 1000)]}
+        body = {**top, "personalizations": [person(i) for i in range(batch * 1000, (batch + 1) * 1000)]}
         assert client.client.mail.send.post(request_body=body).status_code == 202
 
     if threads == 1:

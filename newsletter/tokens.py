@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
+from itsdangerous.signer import HMACAlgorithm
 
 UNSUBSCRIBE_SALT = "newsletter.unsubscribe"
 CONFIRM_SALT = "newsletter.confirm"
@@ -64,7 +65,8 @@ class Tokens:
 
     def reader_id(self, key: str, secret: str | None = None) -> str:
         """The opaque id of the address whose same-address key is `key` (22 URL-safe characters)."""
-        mac = hmac.new((secret or self.secrets[0]).encode(), b"reader-id\0" + key.encode(), hashlib.sha256)
+        mac = _keyed(secret, b"reader-id\0") if secret else self._reader_ids.copy()
+        mac.update(key.encode())
         return base64.urlsafe_b64encode(mac.digest()[:16]).decode("ascii").rstrip("=")
 
     def reader_ids(self, key: str) -> list[str]:
@@ -108,17 +110,59 @@ class Tokens:
         tags = payload.get("t", [])
         return Signup(payload["e"], str(payload.get("n", "")), tuple(str(t) for t in tags if isinstance(t, str)))
 
+    @functools.cached_property
+    def _reader_ids(self) -> hmac.HMAC:
+        """The newest secret's HMAC, fed the reader-id prefix: each id is a copy of it, fed the key."""
+        return _keyed(self.secrets[0], b"reader-id\0")
+
     def _unsubscribe_signer(self) -> Signer:
         return self._signer
 
     @functools.cached_property
     def _signer(self) -> Signer:
         """One Signer for every token (a send signs one per recipient); it keeps no state between signs."""
-        return Signer(self._keys, salt=UNSUBSCRIBE_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+        return _Signer(self._keys, salt=UNSUBSCRIBE_SALT, key_derivation="hmac", digest_method=hashlib.sha256,
+                       algorithm=_HMAC())
 
     def _confirm_serializer(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._keys, salt=CONFIRM_SALT,
                                       signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256})
+
+
+@functools.lru_cache(maxsize=16)
+def _hmac_of(key: bytes, prefix: bytes) -> hmac.HMAC:
+    return hmac.new(key, prefix, hashlib.sha256)
+
+
+def _keyed(key: str | bytes, prefix: bytes = b"") -> hmac.HMAC:
+    """A fresh HMAC-SHA256 with this key, already fed `prefix`: a copy of one set up once.
+
+    Setting up the key is most of an HMAC of a short message; a large send makes two per reader.
+    """
+    return _hmac_of(key.encode() if isinstance(key, str) else key, prefix).copy()
+
+
+class _HMAC(HMACAlgorithm):
+    """itsdangerous's HMAC-SHA256, from a keyed copy: the same signatures, made about twice as fast."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha256)
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        mac = _keyed(key)
+        mac.update(value)
+        return mac.digest()
+
+
+class _Signer(Signer):
+    """itsdangerous's Signer with the signing key derived once, not once a token."""
+
+    @functools.cached_property
+    def _signing_key(self) -> bytes:
+        return super().derive_key()
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        return self._signing_key if secret_key is None else super().derive_key(secret_key)
 
 
 def resolve_readers(tokens: Tokens, keys: Iterable[str], wanted: set[str]) -> dict[str, str]:

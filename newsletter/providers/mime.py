@@ -25,7 +25,7 @@ from email.utils import format_datetime, make_msgid
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter
 from newsletter.render.headers import PreFolded, to_header
-from newsletter.render.message import SAMPLE_RECIPIENT, build_message, list_headers, personalize, recipient_for
+from newsletter.render.message import SAMPLE_RECIPIENT, Links, build_message, list_headers, personalize
 
 PER_RECIPIENT = ("to", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post")
 
@@ -47,7 +47,8 @@ class MessageFactory:
 
     def __init__(self, letter: Letter) -> None:
         self.letter = letter
-        sample = recipient_for(letter.settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, letter.secret)
+        self.links = Links(letter.settings, letter.secret)
+        sample = self.links.recipient(SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name)
         reference = self._slow(sample)
         raw = reference.as_bytes(policy=email_policy.SMTP)
         head = raw.split(b"\r\n\r\n", 1)[0]
@@ -67,7 +68,9 @@ class MessageFactory:
         """The complete message for one recipient (CRLF line ends), and its Message-ID.
 
         Raises RecipientError when this recipient's message cannot be built (see mailheaders).
+        A recipient without an unsubscribe link gets theirs made here (Links.linked).
         """
+        recipient = self.links.linked(recipient)
         message_id = make_msgid(idstring=self.letter.rendered.slug, domain=self.letter.settings.sender_domain)
         own = self._own_headers(recipient, message_id)
         head = []
@@ -94,7 +97,7 @@ class MessageFactory:
         own = {"to": list(to_header(recipient.name, recipient.email).lines),
                "date": ["Date: " + format_datetime(dt.datetime.now(dt.UTC))],
                "message-id": ["Message-ID: " + message_id]}
-        for name, value in list_headers(self.letter.settings, recipient, self.letter.secret).items():
+        for name, value in list_headers(self.letter.settings, recipient, self.links).items():
             if name.lower() in PER_RECIPIENT:
                 own[name.lower()] = list(value.lines) if isinstance(value, PreFolded) else [f"{name}: {value}"]
         return {k: ["\r\n".join(v).encode("utf-8")] for k, v in own.items()}

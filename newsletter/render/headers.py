@@ -144,19 +144,33 @@ def _encoded_words(name: str) -> list[str]:
 
 def list_unsubscribe_header(links: list[str]) -> PreFolded:
     """List-Unsubscribe: each link as <URI> (RFC 2369), one a line, never encoded."""
-    uris = [f"<{_as_uri(link)}>" for link in links]
+    uris = _uris(links)
     lines = [("List-Unsubscribe: " if i == 0 else " ") + uri + ("," if i < len(uris) - 1 else "")
              for i, uri in enumerate(uris)]
-    if any(len(line) > MAX_LINE for line in lines):
-        raise RecipientError(f"the unsubscribe link is longer than a header line may be ({MAX_LINE} bytes)")
     return PreFolded("List-Unsubscribe", lines)
 
 
+def list_unsubscribe_value(links: list[str]) -> str:
+    """The same header's value on one line, for an API that folds it itself (SendGrid's headers)."""
+    return ", ".join(_uris(links))
+
+
+def _uris(links: list[str]) -> list[str]:
+    """Each link as <URI>, each short enough for a header line of its own (with the header's name)."""
+    uris = [f"<{_as_uri(link)}>" for link in links]
+    if any(len(uri) + len("List-Unsubscribe: ,") > MAX_LINE for uri in uris):
+        raise RecipientError(f"the unsubscribe link is longer than a header line may be ({MAX_LINE} bytes)")
+    return uris
+
+
 _URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"%') + "%"  # built once, not per link
+_NOT_URI_SAFE = re.compile('[^\x21-\x7e]|[<>"]')  # what quote(link, safe=_URI_SAFE) would change
 
 
 def _as_uri(link: str) -> str:
     """The link with anything a URI may not hold (non-ASCII, spaces, <>) percent-encoded."""
+    if _NOT_URI_SAFE.search(link) is None:  # every link of a send, in practice: nothing to check or encode
+        return link
     refuse_controls(link, "the unsubscribe link")
     return quote(link, safe=_URI_SAFE)
 

@@ -61,18 +61,12 @@ def unsubscribe_token(secret: str, email: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _tokens(secret: str) -> Tokens | None:
+    """The signer of the reader service's links; None without a secret (their token is NO_SECRET_TOKEN).
+
+    A build, a preview or an outbox rehearsal may go on without it; a real send is refused first.
+    """
     secrets = parse_secrets(secret)
     return Tokens(secrets) if secrets else None
-
-
-def reader_token(secret: str, email: str) -> str:
-    """The token of the reader service's unsubscribe link for this address (no address in it).
-
-    Without a secret (a build, a preview, an outbox rehearsal) it is NO_SECRET_TOKEN, which the
-    service refuses; a real send without the secret is refused before anything goes out.
-    """
-    tokens = _tokens(secret)
-    return tokens.unsubscribe_token(email_key(email)) if tokens is not None else NO_SECRET_TOKEN
 
 
 def has_unsubscribe(settings: Settings) -> bool:
@@ -92,38 +86,71 @@ def needs_secret(settings: Settings) -> bool:
     return bool(settings.readers_url) or "{token}" in settings.delivery.unsubscribe_url
 
 
-def unsubscribe_links(settings: Settings, email: str, secret: str) -> tuple[str, str]:
-    """Return (https link, mailto link) for a recipient; either may be empty.
+class Links:
+    """One send's unsubscribe links, with what is the same for everyone worked out once.
 
     With [readers] url the https link is the reader service's (it records the unsubscribe);
-    otherwise [delivery] unsubscribe_url, with {email} and {token} filled.
+    otherwise [delivery] unsubscribe_url, with {email} and {token} filled. The mailto link
+    ([delivery] unsubscribe_mailto) is the same for everyone. A large send makes one link a
+    reader, in the body-building worker or as each message is built: this is its hot path.
     """
-    d = settings.delivery
-    url = ""
-    if settings.readers_url:
-        url = settings.readers_url + "unsubscribe/" + reader_token(secret, email)
-    elif d.unsubscribe_url:
-        url = d.unsubscribe_url.replace("{email}", quote(email, safe="@")).replace(
-            "{token}", unsubscribe_token(secret, email)
-        )
-    mailto = ""
-    if d.unsubscribe_mailto:
-        mailto = "mailto:" + d.unsubscribe_mailto.removeprefix("mailto:").split("?")[0] + "?subject=unsubscribe"
-    return url, mailto
+
+    def __init__(self, settings: Settings, secret: str) -> None:
+        d = settings.delivery
+        readers = settings.readers_url
+        # The reader service's link wins over SendGrid's group link: it is the one List-Unsubscribe
+        # carries too, so the reader meets one way out, and SendGrid's group (still set on the
+        # message) reports its own unsubscribes through the event webhook.
+        self.group = d.provider == "sendgrid" and settings.sendgrid.unsubscribe_group_id is not None and not readers
+        self.readers = readers + "unsubscribe/" if readers else ""
+        self.template = d.unsubscribe_url
+        self.secret = secret
+        self.tokens = _tokens(secret)
+        mailto = d.unsubscribe_mailto.removeprefix("mailto:").split("?")[0]
+        self.mailto = f"mailto:{mailto}?subject=unsubscribe" if mailto else ""
+
+    def url(self, email: str) -> str:
+        """The https link for this address, or '' when only a mailto link is configured."""
+        if self.readers:
+            token = self.tokens.unsubscribe_token(email_key(email)) if self.tokens is not None else NO_SECRET_TOKEN
+            return self.readers + token
+        if not self.template:
+            return ""
+        url = self.template.replace("{email}", quote(email, safe="@"))
+        return url.replace("{token}", unsubscribe_token(self.secret, email)) if "{token}" in url else url
+
+    def recipient(self, email: str, name: str) -> Recipient:
+        """A Recipient with the visible unsubscribe link the configured method gives."""
+        if self.group:
+            return Recipient(email=email, name=name, unsubscribe_url=SENDGRID_GROUP_UNSUBSCRIBE)
+        return Recipient(email=email, name=name, unsubscribe_url=self.url(email) or self.mailto)
+
+    def linked(self, recipient: Recipient) -> Recipient:
+        """The recipient with their unsubscribe link: as given, or made now.
+
+        A send plans its recipients without links and has each made when the recipient's message
+        or personalization is built (in SendGrid's body-building worker for a large send): a
+        signed link is most of a recipient's cost, and a million of them would crowd the planner.
+        """
+        return recipient if recipient.unsubscribe_url else self.recipient(recipient.email, recipient.name)
+
+    def for_headers(self, recipient: Recipient) -> tuple[str, str]:
+        """(https link, mailto link) for List-Unsubscribe: the recipient's own link, not signed again."""
+        own = recipient.unsubscribe_url
+        if own and not own.startswith("mailto:") and own != SENDGRID_GROUP_UNSUBSCRIBE:
+            return own, self.mailto
+        return self.url(recipient.email), self.mailto
+
+
+def unsubscribe_links(settings: Settings, email: str, secret: str) -> tuple[str, str]:
+    """Return (https link, mailto link) for a recipient; either may be empty (see Links)."""
+    links = Links(settings, secret)
+    return links.url(email), links.mailto
 
 
 def recipient_for(settings: Settings, email: str, name: str, secret: str) -> Recipient:
-    """A Recipient with the visible unsubscribe link the configured method gives.
-
-    The reader service's link wins over SendGrid's group link: it is the one List-Unsubscribe
-    carries too, so the reader meets one way out, and SendGrid's group (still set on the
-    message) reports its own unsubscribes through the event webhook.
-    """
-    group = settings.delivery.provider == "sendgrid" and settings.sendgrid.unsubscribe_group_id is not None
-    if group and not settings.readers_url:
-        return Recipient(email=email, name=name, unsubscribe_url=SENDGRID_GROUP_UNSUBSCRIBE)
-    url, mailto = unsubscribe_links(settings, email, secret)
-    return Recipient(email=email, name=name, unsubscribe_url=url or mailto)
+    """A Recipient with the visible unsubscribe link the configured method gives (see Links)."""
+    return Links(settings, secret).recipient(email, name)
 
 
 def sample_recipient(settings: Settings, secret: str) -> Recipient:
@@ -131,36 +158,49 @@ def sample_recipient(settings: Settings, secret: str) -> Recipient:
     return recipient_for(settings, SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name, secret)
 
 
-class Substitutions(dict[str, str]):
-    """Placeholder -> value; an essay field's token with a fallback is worked out when asked for."""
+_FIELD_OF = {token: (field, False) for field, token in PLACEHOLDERS.items()} | {
+    token: (field, True) for field, token in TEXT_PLACEHOLDERS.items()}
 
-    def __init__(self, values: dict[str, str], raw: dict[str, str]) -> None:
-        super().__init__(values)
-        self.raw = raw  # the recipient's own values, before any fallback
+
+class Substitutions(dict[str, str]):
+    """Placeholder -> value, each worked out the first time it is asked for.
+
+    A recipient's content uses a few of the placeholders (the templates' four fields, in HTML
+    and text, and the essay's fields with fallbacks): only those are ever computed.
+    """
+
+    def __init__(self, recipient: Recipient) -> None:
+        super().__init__()
+        self.recipient = recipient
 
     def __missing__(self, token: str) -> str:
-        match = TOKEN.fullmatch(token)
-        if match is None:
-            raise KeyError(token)
-        value = self.raw[match.group("field").lower()] or unpack_fallback(match.group("fallback"))
-        self[token] = value if match.group("text") else html.escape(value, quote=True)
-        return self[token]
+        r, recipe = self.recipient, _FIELD_OF.get(token)
+        if recipe is not None:
+            field, text = recipe
+            if field == "unsubscribe_url":
+                value = r.unsubscribe_url
+                text = text or value == SENDGRID_GROUP_UNSUBSCRIBE  # SendGrid must see its own tag intact
+            elif field == "email":
+                value = r.email
+            elif field == "name":
+                value = one_line(r.name)
+            else:
+                value = r.first_name or FIRST_NAME_FALLBACK
+        else:
+            match = TOKEN.fullmatch(token)
+            if match is None:
+                raise KeyError(token)
+            field, text = match.group("field").lower(), bool(match.group("text"))
+            own = r.email if field == "email" else one_line(r.name) if field == "name" else r.first_name
+            value = own or unpack_fallback(match.group("fallback"))
+        value = value if text else html.escape(value, quote=True)
+        self[token] = value
+        return value
 
 
 def substitutions(recipient: Recipient) -> Substitutions:
     """Placeholder -> value for both parts: HTML-escaped for the HTML, literal for the text."""
-    name = one_line(recipient.name)
-    values = {
-        "email": recipient.email,
-        "name": name,
-        "first_name": recipient.first_name or FIRST_NAME_FALLBACK,
-        "unsubscribe_url": recipient.unsubscribe_url,
-    }
-    subs = {PLACEHOLDERS[k]: html.escape(v, quote=True) for k, v in values.items()}
-    if recipient.unsubscribe_url == SENDGRID_GROUP_UNSUBSCRIBE:  # SendGrid must see its own tag intact
-        subs[PLACEHOLDERS["unsubscribe_url"]] = SENDGRID_GROUP_UNSUBSCRIBE
-    subs.update({TEXT_PLACEHOLDERS[k]: v for k, v in values.items()})
-    return Substitutions(subs, {"email": recipient.email, "name": name, "first_name": recipient.first_name})
+    return Substitutions(recipient)
 
 
 _TOKEN = re.compile("|".join([TOKEN.pattern, *(re.escape(t) for t in (*TEXT_PLACEHOLDERS.values(),
@@ -203,13 +243,13 @@ def list_id(settings: Settings) -> str:
     return f"{one_line(settings.newsletter.name)} <{ident}>"
 
 
-def list_headers(settings: Settings, recipient: Recipient, secret: str) -> dict[str, str]:
+def list_headers(settings: Settings, recipient: Recipient, links: Links) -> dict[str, str]:
     """List-Unsubscribe (https and/or mailto), List-Unsubscribe-Post when https, List-Id."""
-    url, mailto = unsubscribe_links(settings, recipient.email, secret)
+    url, mailto = links.for_headers(recipient)
     headers = {"List-Id": list_id(settings)}
-    links = [u for u in (url, mailto) if u]
-    if links:
-        headers["List-Unsubscribe"] = list_unsubscribe_header(links)
+    uris = [u for u in (url, mailto) if u]
+    if uris:
+        headers["List-Unsubscribe"] = list_unsubscribe_header(uris)
     if url:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
@@ -239,7 +279,7 @@ def build_message(
     when = date if isinstance(date, dt.datetime) else dt.datetime.now(dt.UTC)
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = message_id or make_msgid(idstring=rendered.slug, domain=settings.sender_domain)
-    for name, value in list_headers(settings, recipient, secret).items():
+    for name, value in list_headers(settings, recipient, Links(settings, secret)).items():
         if isinstance(value, PreFolded):
             msg.set_raw(name, value)
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 from newsletter.config import Settings
 from newsletter.errors import SendError
 from newsletter.issues import find_issue, set_status
-from newsletter.models import Issue, RenderedEmail, SendReport
+from newsletter.models import Issue, Recipient, RenderedEmail, SendReport
 from newsletter.providers import (
     Credentials,
     Letter,
@@ -39,14 +39,15 @@ from newsletter.providers import (
 from newsletter.providers.outbox import outbox_folder
 from newsletter.render.checks import CheckReport, run_checks
 from newsletter.render.compose import render_issue
-from newsletter.render.message import NO_SECRET_TOKEN, has_unsubscribe, needs_secret, recipient_for
+from newsletter.render.message import NO_SECRET_TOKEN, has_unsubscribe, needs_secret
 from newsletter.send.deliver import Recorder, SendEvents, deliver_all
 from newsletter.send.ledger import LedgerState, LedgerWriter, locked, read_ledger, rehearsal_ledger_path
 from newsletter.send.quota import within_daily_cap
 from newsletter.send.readers import InboxCatchUp, catch_up, waiting_note
+from newsletter.send.roster import Batches, Roster
 from newsletter.send.schedule import check_schedule
 from newsletter.subscribers.schema import email_key
-from newsletter.subscribers.store import iter_active
+from newsletter.subscribers.store import active_people, iter_active
 from newsletter.tokens import parse_secrets
 
 TEST_PREFIX = "[TEST] "
@@ -76,7 +77,7 @@ class SendPlan:
     rendered: RenderedEmail
     checks: CheckReport
     options: SendOptions
-    recipients: list[Outgoing] = field(default_factory=list)
+    recipients: Roster = field(default_factory=Roster)
     already_sent: int = 0
     in_doubt: list[str] = field(default_factory=list)  # pending from an earlier run; left alone
     failed_before: list[str] = field(default_factory=list)  # failed earlier; left alone
@@ -111,10 +112,9 @@ class SendPlan:
             return rehearsal_ledger_path(self.outbox)
         return self.settings.ledger_path(self.issue.slug)
 
-    def batches(self) -> list[list[Outgoing]]:
-        """The recipients cut into the provider's batch size."""
-        n = self.batch_size
-        return [self.recipients[i:i + n] for i in range(0, len(self.recipients), n)]
+    def batches(self) -> Batches:
+        """The recipients cut into the provider's batch size (each unpacked as the send reaches it)."""
+        return Batches(self.recipients, self.batch_size)
 
 
 def refuse_unsafe(settings: Settings, credentials: Credentials) -> None:
@@ -157,7 +157,7 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
     path = options.subscribers or settings.subscribers_path
     _unsigned_rehearsal(plan, credentials)
     if options.test:
-        plan.recipients = _test_recipients(settings, path, options.test, credentials.unsubscribe_secret)
+        plan.recipients = _test_recipients(path, options.test)
     elif options.dry_run:
         note = waiting_note(settings, path)
         if note:
@@ -166,8 +166,10 @@ def prepare_send(settings: Settings, ref: str, options: SendOptions, credentials
         plan.inbox = catch_up(settings, path, credentials.unsubscribe_secret, credentials.readers_token,
                               skip_pull=options.skip_pull)
     if not options.test:
-        _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal), credentials.unsubscribe_secret)
-        plan.recipients, plan.left_for_tomorrow = within_daily_cap(settings, plan.recipients, now)
+        _select(plan, path, read_ledger(plan.ledger, rehearsal=plan.rehearsal))
+        fit, plan.left_for_tomorrow = within_daily_cap(settings, len(plan.recipients), now)
+        if plan.left_for_tomorrow:
+            plan.recipients = plan.recipients[:fit]
     return plan
 
 
@@ -179,13 +181,13 @@ def _unsigned_rehearsal(plan: SendPlan, credentials: Credentials) -> None:
                         f"a placeholder token ({NO_SECRET_TOKEN}) that unsubscribes nobody; a real send needs it")
 
 
-def _test_recipients(settings: Settings, path: Path, addresses: Sequence[str], secret: str) -> list[Outgoing]:
+def _test_recipients(path: Path, addresses: Sequence[str]) -> Roster:
+    """The --test addresses, with their names from the list when they are on it."""
     from newsletter.subscribers.store import normalize_email
 
     wanted = {email_key(a.strip()): normalize_email(a) for a in addresses}
     names = {email_key(s.email.strip()): s.name for s in iter_active(path)} if path.exists() else {}
-    return [Outgoing(n, recipient_for(settings, email, names.get(k, ""), secret))
-            for n, (k, email) in enumerate(wanted.items(), start=1)]
+    return Roster.of(Outgoing(n, Recipient(email, names.get(k, ""))) for n, (k, email) in enumerate(wanted.items(), 1))
 
 
 def eligible(state: State | None, options: SendOptions, rehearsal: bool = False) -> bool:
@@ -202,26 +204,24 @@ def eligible(state: State | None, options: SendOptions, rehearsal: bool = False)
     return not options.retry_failed  # never sent (or unsent): --retry-failed retries only the failed
 
 
-def _select(plan: SendPlan, path: Path, ledger: LedgerState, secret: str) -> None:
-    seen: set[str] = set()
-    chosen: list[Outgoing] = []
-    for sub in iter_active(path, plan.options.tag):
-        k = email_key(sub.email.strip())
-        if k in seen:
-            continue
-        seen.add(k)
-        state = ledger.state_of(sub.email)
-        if eligible(state, plan.options, plan.rehearsal):
-            chosen.append(Outgoing(len(seen), recipient_for(plan.settings, sub.email, sub.name, secret)))
+def _select(plan: SendPlan, path: Path, ledger: LedgerState) -> None:
+    """Pack this run's recipients (the list reader refuses an address listed twice)."""
+    chosen, options, rehearsal = Roster(), plan.options, plan.rehearsal
+    recorded = ledger.entries  # keyed by the same-address key, computed once a person here
+    for number, (email, name) in enumerate(active_people(path, options.tag), start=1):
+        entry = recorded.get(email_key(email.strip())) if recorded else None
+        state = entry.state if entry else None
+        if eligible(state, options, rehearsal):
+            chosen.add(number, email, name)  # the unsubscribe link is made when the message is built
         elif state == State.SENT:
             plan.already_sent += 1
         elif state == State.IN_DOUBT:
-            plan.in_doubt.append(sub.email)
+            plan.in_doubt.append(email)
         elif state == State.FAILED:
-            plan.failed_before.append(sub.email)
+            plan.failed_before.append(email)
         else:
             plan.left_for_later += 1
-    limit = plan.options.limit
+    limit = options.limit
     if limit is not None and len(chosen) > limit:
         plan.left_for_later += len(chosen) - limit
         chosen = chosen[:limit]
@@ -266,8 +266,9 @@ def run_send(plan: SendPlan, credentials: Credentials, events: SendEvents | None
 def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials, report: SendReport,
                    events: SendEvents) -> None:
     fresh = read_ledger(plan.ledger, rehearsal=plan.rehearsal)  # another send may have run since planning
-    plan.recipients = [o for o in plan.recipients
-                       if eligible(fresh.state_of(o.recipient.email), plan.options, plan.rehearsal)]
+    if fresh.entries:
+        plan.recipients = plan.recipients.keep(lambda email: eligible(fresh.state_of(email), plan.options,
+                                                                      plan.rehearsal))
     report.batches = len(plan.batches())
     if plan.recipients:
         _hand_over(plan, provider, credentials, report, events)

@@ -10,8 +10,6 @@ command again later carries on where this one stopped.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import TypeVar
 
 from newsletter.config import Settings
 from newsletter.errors import SendError
@@ -20,7 +18,6 @@ from newsletter.providers.base import State
 from newsletter.send.ledger import read_ledger
 
 DAY = dt.timedelta(hours=24)
-T = TypeVar("T")
 
 
 def sent_in_last_day(settings: Settings, now: dt.datetime | None = None) -> int:
@@ -39,14 +36,13 @@ def sent_in_last_day(settings: Settings, now: dt.datetime | None = None) -> int:
     return count
 
 
-def within_daily_cap(settings: Settings, recipients: Sequence[T], now: dt.datetime | None = None
-                     ) -> tuple[list[T], int]:
-    """The recipients that fit under [smtp] max_per_day today, and how many are left for tomorrow."""
+def within_daily_cap(settings: Settings, wanted: int, now: dt.datetime | None = None) -> tuple[int, int]:
+    """How many of `wanted` recipients fit under [smtp] max_per_day today, and how many are left for tomorrow."""
     cap = settings.smtp.max_per_day
-    if settings.delivery.provider != ProviderName.SMTP or cap <= 0 or not recipients:
-        return list(recipients), 0
+    if settings.delivery.provider != ProviderName.SMTP or cap <= 0 or not wanted:
+        return wanted, 0
     room = max(0, cap - sent_in_last_day(settings, now))
-    return list(recipients[:room]), max(0, len(recipients) - room)
+    return min(wanted, room), max(0, wanted - room)
 
 
 def _after(at: str, since: dt.datetime) -> bool:

@@ -117,7 +117,7 @@ class ListReader:
         (with its line) before it does.
         """
         ie, ist, width, inm = self._positions()
-        block = _Block(self, frozenset())
+        block = _Block(self, frozenset(), keep_keys=False)
         emails, add_email, add_name = block.emails, block.emails.append, block.names.append
         reader = csv.reader(self._file, delimiter=self.layout.delimiter, strict=True)
         with self._structure(reader):
@@ -132,7 +132,6 @@ class ListReader:
                     block.check()
                 yield row
         block.check()
-        self.keys = block.seen
 
     def collect(
         self, make: Callable[[list[str]], T], statuses: Collection[str] | None = None, want: Collection[str] = ()
@@ -183,8 +182,8 @@ class ListReader:
         rows = (r for r in self.records(on_problem=lambda line, what: None))
         return next((start, end) for n, (start, end, _) in enumerate(rows) if n == ordinal)
 
-    def repeated(self) -> SubscriberError:
-        """The error for the first address listed twice (found by reading the file again)."""
+    def repeated(self) -> SubscriberError | None:
+        """The error for the first address listed twice (found by reading the file again), or None."""
         first: dict[str, int] = {}
         with ListReader(self.path) as again:
             ie = again.layout.index["email"]
@@ -192,7 +191,7 @@ class ListReader:
                 line = first.setdefault(email_key(row[ie]), start)
                 if line != start:
                     return again.error(start, end, f"{row[ie]} is listed twice (first on line {line})")
-        return SubscriberError(f"{self.where}: an address is listed twice", hint=CHECK_HINT)
+        return None
 
     def _positions(self) -> tuple[int, int | None, int, int]:
         """The email, status and name columns (the email's again if there is no name) and the width."""
@@ -261,9 +260,13 @@ class _Block:
     the block, control characters in names by one pass over their bytes, repeats by one set update
     (a per-row Python check would double the cost of reading)."""
 
-    def __init__(self, reader: ListReader, want: frozenset[str]) -> None:
+    def __init__(self, reader: ListReader, want: frozenset[str], *, keep_keys: bool = True) -> None:
         self.reader, self.want = reader, want
-        self.seen: set[str] = set()
+        self.seen: set[str] = set()  # every key so far (reader.keys), when keep_keys
+        # Otherwise only the keys' hashes: a read that needs no keys afterwards (a send's plan)
+        # holds no address beyond its row, at a third of the memory; a hash that repeats is told
+        # from a true repeat by reading the file again (repeated), which happens only for a bad list.
+        self.hashes: set[int] | None = None if keep_keys else set()
         self.emails: list[str] = []
         self.names: list[str] = []  # the name column's values (the address's if there is none)
         self.ends = array("L")  # while looking: each row's reader.line_num (+1: its last line)
@@ -289,10 +292,12 @@ class _Block:
             keys = emails if folded == joined else folded.split("\n")  # usually already NFC, lower case
         else:  # a domain to turn into its A-label: rare
             keys = [email_key(e) for e in emails]
-        before = len(self.seen)
-        self.seen.update(keys)
-        if len(self.seen) - before != len(keys):
-            raise reader.repeated()
+        if self._new(keys) != len(keys):  # a repeat, or (rarely) two keys with one hash
+            repeated = reader.repeated()
+            if repeated is not None:
+                raise repeated
+            if self.hashes is None:
+                raise SubscriberError(f"{reader.where}: an address is listed twice", hint=CHECK_HINT)
         if self.want and (hits := self.want.intersection(keys)):
             where = {k: i for i, k in enumerate(keys)} if len(hits) > 8 else {k: keys.index(k) for k in hits}
             for key in sorted(hits, key=where.__getitem__):  # in file order
@@ -303,6 +308,16 @@ class _Block:
         self.names.clear()
         del ends[:]
         self.rows.clear()
+
+    def _new(self, keys: list[str]) -> int:
+        """Remember the keys (or their hashes); how many were not seen before."""
+        if self.hashes is None:
+            before = len(self.seen)
+            self.seen.update(keys)
+            return len(self.seen) - before
+        before = len(self.hashes)
+        self.hashes.update(map(hash, keys))
+        return len(self.hashes) - before
 
     def _bad(self, i: int, value: str, what: str) -> SubscriberError:
         """The error for the i-th queued row, whose address or name (`what`) is refused."""

@@ -235,6 +235,20 @@ def test_each_slot_keeps_one_connection_alive_for_the_whole_send(
 
 
 @pytest.mark.parametrize("concurrency", WINDOWS)
+def test_a_large_send_uses_every_body_its_worker_built(
+        sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail, concurrency: int) -> None:
+    # The send loop hands over copies of the batches it asked the worker to build ahead: the
+    # provider must still know them, or every body is built twice (and the worker's pile up).
+    provider = provider_for(sendgrid_server.url)
+    provider.concurrency = concurrency
+    report = send_through_the_window(provider, settings, rendered, people(40), batch_size=2)
+    assert report.sent == 40 and sendgrid_server.counts() == dict.fromkeys(people(40), 1)
+    # Every batch but the first (it goes before any is built ahead) is built once: by the worker, or
+    # here when the worker had not started it yet.
+    assert provider.ahead.used + provider.ahead.taken_back == 19 and provider.ahead.used >= 1
+
+
+@pytest.mark.parametrize("concurrency", WINDOWS)
 def test_a_429_pauses_every_slot_until_the_reset_time(
         sendgrid_server: FakeSendGrid, settings: Settings, rendered: RenderedEmail, concurrency: int) -> None:
     sendgrid_server.faults = {1: "429"}

@@ -15,6 +15,7 @@ import pytest
 from newsletter.errors import SubscriberError
 from newsletter.subscribers.stats import list_stats
 from newsletter.subscribers.store import (
+    active_people,
     add_subscriber,
     apply_statuses,
     count_subscribers,
@@ -235,11 +236,28 @@ def test_a_malformed_list_is_refused_with_its_line_by_every_reader(
     path = write(tmp_path / "subscribers.csv", text)
     before = path.read_bytes()
     for read in (load_subscribers, lambda p: list(iter_active(p)), count_subscribers, list_stats,
+                 lambda p: list(active_people(p)), lambda p: list(active_people(p, "none")),
                  lambda p: add_subscriber(p, "new@example.com"), lambda p: unsubscribe(p, ["a@example.com"])):
         with pytest.raises(SubscriberError) as err:
             read(path)
         assert err.value.message.startswith(f"{path}:{line}: ") and message in err.value.message, err.value.message
     assert path.read_bytes() == before
+
+
+def test_a_sends_reading_keeps_only_hashes_and_tells_a_collision_from_a_repeat(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import newsletter.subscribers.reader as reader
+
+    rows = "".join(f"p{i}@example.com,P {i},{'active' if i % 3 else 'unsubscribed'},{'vip' if i % 2 else ''},,,cli\n"
+                   for i in range(40))
+    path = write(tmp_path / "subscribers.csv", HEADER + rows)
+    expected = [(f"p{i}@example.com", f"P {i}") for i in range(40) if i % 3]
+    monkeypatch.setattr(reader, "hash", lambda key: 7, raising=False)  # every address collides with every other
+    assert list(active_people(path)) == expected  # collisions alone are no repeat
+    assert list(active_people(path, "vip")) == [p for p in expected if int(p[1][2:]) % 2]
+    write(path, HEADER + rows + "P7@Example.com,again,active,,,,cli\n")
+    with pytest.raises(SubscriberError, match=r":42: P7@Example.com is listed twice \(first on line 9\)"):
+        list(active_people(path))
 
 
 def test_a_file_in_another_encoding_is_refused_with_the_line(tmp_path: Path) -> None:

@@ -27,16 +27,15 @@ from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter, Outgoing
 from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS
-from newsletter.render.headers import ascii_address, list_unsubscribe_header, refuse_controls, short_name
+from newsletter.render.headers import ascii_address, list_unsubscribe_value, refuse_controls, short_name
 from newsletter.render.message import (
+    Links,
     list_headers,
     list_id,
     one_click_https,
     one_line,
     placeholders_in,
-    recipient_for,
     substitutions,
-    unsubscribe_links,
 )
 from newsletter.report.categories import category_for
 
@@ -101,7 +100,8 @@ class Shared:
     text: str
     html: str
     tokens: frozenset[str]
-    mailto: str = ""  # the mailto unsubscribe link: the same for everyone
+    links: Links  # each person's unsubscribe link, made as their personalization is built
+    personal_headers: bool = False  # List-Unsubscribe differs per person (per_recipient_headers)
 
 
 def shared_content(letter: Letter) -> Shared:
@@ -112,12 +112,12 @@ def shared_content(letter: Letter) -> Shared:
     Both keep each personalization (and the request SendGrid must parse) small.
     """
     text, html = letter.rendered.text, letter.rendered.html
-    if not per_recipient_headers(letter):
-        same = substitutions(recipient_for(letter.settings, "", "", letter.secret))
+    links, personal = Links(letter.settings, letter.secret), per_recipient_headers(letter)
+    if not personal:
+        same = substitutions(links.recipient("", ""))
         html = html.replace(PLACEHOLDERS["unsubscribe_url"], same[PLACEHOLDERS["unsubscribe_url"]])
         text = text.replace(TEXT_PLACEHOLDERS["unsubscribe_url"], same[TEXT_PLACEHOLDERS["unsubscribe_url"]])
-    mailto = unsubscribe_links(letter.settings, "", "")[1]
-    return Shared(text, html, frozenset(placeholders_in(html) | placeholders_in(text)), mailto)
+    return Shared(text, html, frozenset(placeholders_in(html) | placeholders_in(text)), links, personal)
 
 
 def personalization(letter: Letter, recipient: Recipient, shared: Shared | None = None) -> dict[str, Any]:
@@ -132,25 +132,21 @@ def personalization(letter: Letter, recipient: Recipient, shared: Shared | None 
     if name:
         to["name"] = name
     p: dict[str, Any] = {"to": [to]}
+    personal = shared.personal_headers
+    if shared.tokens or personal:
+        recipient = shared.links.linked(recipient)  # signed once, for both uses
     if shared.tokens:
         values = substitutions(recipient)
         p["substitutions"] = {token: values[token] for token in shared.tokens}
-    if per_recipient_headers(letter):
-        p["headers"] = _personal_headers(letter, recipient, shared)
+    if personal:
+        p["headers"] = _personal_headers(recipient, shared.links)
     return p
 
 
-def _personal_headers(letter: Letter, recipient: Recipient, shared: Shared) -> dict[str, str]:
-    """List-Unsubscribe(-Post) for one person (List-Id is the request's, the same for all).
-
-    The person's https link is the one recipient_for already signed into the Recipient: signing
-    it again (an HMAC and a signature per person) was most of a large send's work.
-    """
-    if recipient.unsubscribe_url.startswith("https://"):
-        url, mailto = recipient.unsubscribe_url, shared.mailto
-    else:
-        url, mailto = unsubscribe_links(letter.settings, recipient.email, letter.secret)
-    headers: dict[str, str] = {"List-Unsubscribe": list_unsubscribe_header([u for u in (url, mailto) if u])}
+def _personal_headers(recipient: Recipient, links: Links) -> dict[str, str]:
+    """List-Unsubscribe(-Post) for one person (List-Id is the request's, the same for all)."""
+    url, mailto = links.for_headers(recipient)
+    headers: dict[str, str] = {"List-Unsubscribe": list_unsubscribe_value([u for u in (url, mailto) if u])}
     if url:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
@@ -172,7 +168,7 @@ def shared_headers(letter: Letter) -> dict[str, str]:
     """Headers every recipient gets: List-Id, and List-Unsubscribe when it is the same for all."""
     if per_recipient_headers(letter):
         return {"List-Id": list_id(letter.settings)}
-    return list_headers(letter.settings, Recipient(email=""), letter.secret)
+    return list_headers(letter.settings, Recipient(email=""), Links(letter.settings, letter.secret))
 
 
 def mail_body(letter: Letter, batch: Sequence[Outgoing], personalizations: Sequence[dict[str, Any]] | None = None,

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from newsletter.errors import RecipientError
@@ -86,13 +87,18 @@ def _worker_start(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _key(batch: Sequence[Outgoing]) -> tuple[str, ...]:
+    return tuple(o.recipient.email for o in batch)
+
+
 class BodiesAhead:
     """Bodies being built ahead, for the batches named in submit(), until take() collects them."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[int, tuple[Sequence[Outgoing], Future[PreparedBody]]] = {}
+        self._pending: dict[tuple[str, ...], Future[PreparedBody]] = {}  # by the batch's addresses
         self.used = 0  # bodies taken from the worker (for tests and the curious)
+        self.taken_back = 0  # bodies the worker had not started when needed, so built by the caller
 
     def submit(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         """Start building `batch`'s body, if enough batches remain to make a worker worth it."""
@@ -104,15 +110,27 @@ class BodiesAhead:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_start, initargs=(os.getpid(),))
         rows = [(o.number, o.recipient.email, o.recipient.name, o.recipient.unsubscribe_url) for o in batch]
-        self._pending[id(batch)] = (batch, self._pool.submit(_prepare_rows, letter, rows))
+        try:
+            self._pending[_key(batch)] = self._pool.submit(_prepare_rows, letter, rows)
+        except BrokenProcessPool:  # the worker died: the send loop builds the bodies itself from here on
+            self._pending.clear()
 
     def take(self, batch: Sequence[Outgoing]) -> PreparedBody | None:
-        """The body built ahead for this batch, or None (then the caller builds it)."""
-        pending = self._pending.pop(id(batch), None)
-        if pending is None or pending[0] is not batch:
+        """The body built ahead for these recipients, or None (then the caller builds it).
+
+        A batch is known by its addresses (each is in a send once), not by the list that carried
+        them: the send loop hands over a copy of the batch it named here. A body the worker has
+        not started yet is built by the caller instead: the two share the work when the worker
+        falls behind (at 0 ms a request), and nothing waits for it.
+        """
+        pending = self._pending.pop(_key(batch), None)
+        if pending is None:
+            return None
+        if pending.cancel():  # the worker had not started it, so is behind
+            self.taken_back += 1
             return None
         try:
-            prepared = pending[1].result()
+            prepared = pending.result()
         except Exception:  # a worker that failed or died: build it here instead
             return None
         self.used += 1
