@@ -48,6 +48,7 @@ class MessageFactory:
     def __init__(self, letter: Letter) -> None:
         self.letter = letter
         self.links = Links(letter.settings, letter.secret)
+        self.domain = letter.settings.sender_domain  # parsed once, not once a message
         sample = self.links.recipient(SAMPLE_RECIPIENT.email, SAMPLE_RECIPIENT.name)
         reference = self._slow(sample)
         raw = reference.as_bytes(policy=email_policy.SMTP)
@@ -71,7 +72,7 @@ class MessageFactory:
         A recipient without an unsubscribe link gets theirs made here (Links.linked).
         """
         recipient = self.links.linked(recipient)
-        message_id = make_msgid(idstring=self.letter.rendered.slug, domain=self.letter.settings.sender_domain)
+        message_id = make_msgid(idstring=self.letter.rendered.slug, domain=self.domain)
         own = self._own_headers(recipient, message_id)
         head = []
         for name, raw in self.headers:

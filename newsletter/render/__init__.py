@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from newsletter.render.checks import GMAIL_CLIP_BYTES, KB, CheckReport, kb, run_checks
     from newsletter.render.compose import (
         PACKAGE_TEMPLATES,
-        PLACEHOLDERS,
-        TEXT_PLACEHOLDERS,
         base_url,
         format_date,
         render_issue,
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
         web_url,
     )
     from newsletter.render.essay import Essay, render_essay
-    from newsletter.render.fields import fields_as_fallbacks
+    from newsletter.render.fields import PLACEHOLDERS, TEXT_PLACEHOLDERS, fields_as_fallbacks
     from newsletter.render.headers import PreFolded, ascii_address, refuse_controls, short_name, to_header
     from newsletter.render.message import (
         SAMPLE_RECIPIENT,
@@ -47,11 +45,11 @@ if TYPE_CHECKING:
 
 _HOMES = {  # module -> the names it gives the face
     "compose": (
-        "PACKAGE_TEMPLATES", "PLACEHOLDERS", "TEXT_PLACEHOLDERS", "base_url", "format_date", "render_issue",
-        "render_template", "template_env", "template_source", "typeset", "web_url",
+        "PACKAGE_TEMPLATES", "base_url", "format_date", "render_issue", "render_template", "template_env",
+        "template_source", "typeset", "web_url",
     ),
     "essay": ("Essay", "render_essay"),
-    "fields": ("fields_as_fallbacks",),
+    "fields": ("PLACEHOLDERS", "TEXT_PLACEHOLDERS", "fields_as_fallbacks"),
     "headers": ("PreFolded", "ascii_address", "refuse_controls", "short_name", "to_header"),
     "message": (
         "SAMPLE_RECIPIENT", "build_message", "has_unsubscribe", "list_headers", "list_id", "message_bytes",

@@ -19,15 +19,10 @@ from newsletter.config import Settings
 from newsletter.errors import RenderError
 from newsletter.models import Issue, RenderedEmail
 from newsletter.render.essay import render_essay, smarten
-from newsletter.render.fields import essay_html_tokens, essay_text_tokens, field_token
+from newsletter.render.fields import PLACEHOLDERS, TEXT_PLACEHOLDERS, essay_html_tokens, essay_text_tokens
 from newsletter.render.text import essay_to_text, link_list, wrap
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-FIELDS = ("email", "name", "first_name", "unsubscribe_url")
-# The HTML and text parts get different tokens: the HTML's values are HTML-escaped, the text's not.
-# The essay's own fields ({{ first_name }}...) become the same tokens (newsletter.render.fields).
-PLACEHOLDERS = {field: field_token(field, None) for field in FIELDS}
-TEXT_PLACEHOLDERS = {field: field_token(field, None, text=True) for field in FIELDS}
 # Invisible characters after the preheader keep clients from filling the preview with body text.
 PREHEADER_SPACER = Markup("&#847;&zwnj;&nbsp;" * 60)
 

@@ -53,6 +53,14 @@ def field_token(field: str, fallback: str | None, *, text: bool = False) -> str:
     return f"%%{prefix}{field.upper()}~{packed}%%"
 
 
+FIELDS = ("email", "name", "first_name", "unsubscribe_url")
+# The HTML and text parts get different tokens: the HTML's values are HTML-escaped, the text's not.
+# The essay's own fields ({{ first_name }}...) become the same tokens. Here, not in compose, so that
+# SendGrid's body-building worker fills them without importing the renderer (Jinja2, lxml...).
+PLACEHOLDERS = {field: field_token(field, None) for field in FIELDS}
+TEXT_PLACEHOLDERS = {field: field_token(field, None, text=True) for field in FIELDS}
+
+
 def unpack_fallback(packed: str) -> str:
     """The fallback text a token carries."""
     return base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4)).decode("utf-8")

@@ -164,7 +164,7 @@ def _uris(links: list[str]) -> list[str]:
 
 
 _URI_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '<>"%') + "%"  # built once, not per link
-_NOT_URI_SAFE = re.compile('[^\x21-\x7e]|[<>"]')  # what quote(link, safe=_URI_SAFE) would change
+_NOT_URI_SAFE = re.compile('[^\x21\x23-\x3b\x3d\x3f-\x7e]')  # what quote(link, safe=_URI_SAFE) changes: not <>"
 
 
 def _as_uri(link: str) -> str:

@@ -32,8 +32,7 @@ from newsletter.config import Settings
 from newsletter.errors import RecipientError
 from newsletter.issues import slugify
 from newsletter.models import Recipient, RenderedEmail
-from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS
-from newsletter.render.fields import FIRST_NAME_FALLBACK, TOKEN, unpack_fallback
+from newsletter.render.fields import FIRST_NAME_FALLBACK, PLACEHOLDERS, TEXT_PLACEHOLDERS, TOKEN, unpack_fallback
 from newsletter.render.headers import PreFolded, ascii_address, list_unsubscribe_header, to_header
 from newsletter.subscribers.schema import email_key
 from newsletter.tokens import Tokens, parse_secrets
@@ -162,8 +161,36 @@ _FIELD_OF = {token: (field, False) for field, token in PLACEHOLDERS.items()} | {
     token: (field, True) for field, token in TEXT_PLACEHOLDERS.items()}
 
 
+def placeholder_value(recipient: Recipient, token: str) -> str:
+    """A placeholder's value for one recipient: HTML-escaped for the HTML part, literal for the text.
+
+    KeyError for a token that is no placeholder.
+    """
+    recipe = _FIELD_OF.get(token)
+    if recipe is not None:
+        field, text = recipe
+        if field == "unsubscribe_url":
+            value = recipient.unsubscribe_url
+            text = text or value == SENDGRID_GROUP_UNSUBSCRIBE  # SendGrid must see its own tag intact
+        elif field == "email":
+            value = recipient.email
+        elif field == "name":
+            value = one_line(recipient.name)
+        else:
+            value = recipient.first_name or FIRST_NAME_FALLBACK
+    else:
+        match = TOKEN.fullmatch(token)
+        if match is None:
+            raise KeyError(token)
+        field, text = match.group("field").lower(), bool(match.group("text"))
+        r = recipient
+        own = r.email if field == "email" else one_line(r.name) if field == "name" else r.first_name
+        value = own or unpack_fallback(match.group("fallback"))
+    return value if text else html.escape(value, quote=True)
+
+
 class Substitutions(dict[str, str]):
-    """Placeholder -> value, each worked out the first time it is asked for.
+    """Placeholder -> value (placeholder_value), each worked out the first time it is asked for.
 
     A recipient's content uses a few of the placeholders (the templates' four fields, in HTML
     and text, and the essay's fields with fallbacks): only those are ever computed.
@@ -174,27 +201,7 @@ class Substitutions(dict[str, str]):
         self.recipient = recipient
 
     def __missing__(self, token: str) -> str:
-        r, recipe = self.recipient, _FIELD_OF.get(token)
-        if recipe is not None:
-            field, text = recipe
-            if field == "unsubscribe_url":
-                value = r.unsubscribe_url
-                text = text or value == SENDGRID_GROUP_UNSUBSCRIBE  # SendGrid must see its own tag intact
-            elif field == "email":
-                value = r.email
-            elif field == "name":
-                value = one_line(r.name)
-            else:
-                value = r.first_name or FIRST_NAME_FALLBACK
-        else:
-            match = TOKEN.fullmatch(token)
-            if match is None:
-                raise KeyError(token)
-            field, text = match.group("field").lower(), bool(match.group("text"))
-            own = r.email if field == "email" else one_line(r.name) if field == "name" else r.first_name
-            value = own or unpack_fallback(match.group("fallback"))
-        value = value if text else html.escape(value, quote=True)
-        self[token] = value
+        value = self[token] = placeholder_value(self.recipient, token)
         return value
 
 

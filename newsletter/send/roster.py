@@ -2,7 +2,7 @@
 
 A plan holds every recipient of a send from reading the list until the last batch is handed over.
 As Python objects (an Outgoing, a Recipient and their strings) a person costs about 400 bytes;
-packed as UTF-8 in one buffer (address, NUL, name), with an offset and a number, about 55.
+packed as UTF-8 in one buffer (address, NUL, name, NUL), with an offset and a number, about 55.
 Batches are unpacked one at a time as the send reaches them (Batches).
 """
 
@@ -22,7 +22,7 @@ class Roster(Sequence[Outgoing]):
     """Outgoing recipients (number, address, name) in send order, packed."""
 
     def __init__(self) -> None:
-        self._text = bytearray()  # per person: address NUL name (the list reader refuses a NUL in either)
+        self._text = bytearray()  # per person: address NUL name NUL (the list reader refuses a NUL in either)
         self._ends = array("Q")  # per person: where they end in _text
         self._numbers = array("I")  # per person: the place in the whole send
 
@@ -39,7 +39,7 @@ class Roster(Sequence[Outgoing]):
         if "\0" in email or "\0" in name:
             raise RecipientError(f"{email!r}: a NUL character in the address or name")
         text = self._text
-        text += f"{email}\0{name}".encode("utf-8", "surrogatepass")
+        text += f"{email}\0{name}\0".encode("utf-8", "surrogatepass")
         self._ends.append(len(text))
         self._numbers.append(number)
 
@@ -66,21 +66,21 @@ class Roster(Sequence[Outgoing]):
         return Outgoing(number, Recipient(email, name))
 
     def __iter__(self) -> Iterator[Outgoing]:
-        return self.span(0, len(self))
+        for start in range(0, len(self), 1000):  # a thousand at a time: never the whole roster unpacked
+            yield from self.span(start, min(start + 1000, len(self)))
 
     def span(self, start: int, stop: int) -> Iterator[Outgoing]:
-        """The recipients from start to stop (positions in the roster), unpacked."""
-        row = self._row
-        for i in range(start, stop):
-            number, email, name = row(i)
-            yield Outgoing(number, Recipient(email, name))
+        """The recipients from start to stop (positions in the roster), unpacked (one decode for all)."""
+        if start >= stop:
+            return iter(())
+        ends = self._ends
+        values = self._text[ends[start - 1] if start else 0:ends[stop - 1]].decode("utf-8", "surrogatepass").split("\0")
+        return map(_outgoing, self._numbers[start:stop], values[0::2], values[1::2])
 
     def emails(self) -> Iterator[str]:
         """Each recipient's address, in order (without making the rest of them)."""
-        text, ends = self._text, self._ends
         for i in range(len(self)):
-            start = ends[i - 1] if i else 0
-            yield text[start:text.index(0, start)].decode("utf-8", "surrogatepass")
+            yield self._row(i)[1]
 
     def keep(self, wanted: Callable[[str], bool]) -> Roster:
         """The recipients whose address `wanted` accepts, in order."""
@@ -92,8 +92,12 @@ class Roster(Sequence[Outgoing]):
 
     def _row(self, i: int) -> tuple[int, str, str]:
         ends = self._ends
-        email, _, name = self._text[ends[i - 1] if i else 0:ends[i]].decode("utf-8", "surrogatepass").partition("\0")
+        email, name, _ = self._text[ends[i - 1] if i else 0:ends[i]].decode("utf-8", "surrogatepass").split("\0")
         return self._numbers[i], email, name
+
+
+def _outgoing(number: int, email: str, name: str) -> Outgoing:
+    return Outgoing(number, Recipient(email, name))
 
 
 class Batch(Sequence[Outgoing]):
@@ -128,7 +132,7 @@ class Batches(Sequence[Batch]):
     each over: the last few unpacked batches are kept, so each is unpacked once.
     """
 
-    KEEP = 34  # unpacked batches kept: more than the send loop asks for ahead (one a window slot, 16 at most)
+    KEEP = 18  # unpacked batches kept: more than the send loop asks for ahead (one a window slot, 16 at most)
 
     def __init__(self, roster: Roster, size: int, first: int = 0, stop: int | None = None,
                  kept: OrderedDict[int, list[Outgoing]] | None = None) -> None:

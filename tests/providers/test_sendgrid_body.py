@@ -25,7 +25,8 @@ from newsletter.providers.sendgrid.body import (
     recipient_name,
     settings_problems,
 )
-from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS, render_issue
+from newsletter.render.compose import render_issue
+from newsletter.render.fields import PLACEHOLDERS, TEXT_PLACEHOLDERS
 from newsletter.render.message import SENDGRID_GROUP_UNSUBSCRIBE, recipient_for
 from tests.fakes.sendgrid_checks import limit_errors, schema_errors
 

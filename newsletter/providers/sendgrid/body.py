@@ -26,7 +26,7 @@ from typing import Any
 from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter, Outgoing
-from newsletter.render.compose import PLACEHOLDERS, TEXT_PLACEHOLDERS
+from newsletter.render.fields import PLACEHOLDERS, TEXT_PLACEHOLDERS
 from newsletter.render.headers import ascii_address, list_unsubscribe_value, refuse_controls, short_name
 from newsletter.render.message import (
     Links,
@@ -34,6 +34,7 @@ from newsletter.render.message import (
     list_id,
     one_click_https,
     one_line,
+    placeholder_value,
     placeholders_in,
     substitutions,
 )
@@ -136,8 +137,7 @@ def personalization(letter: Letter, recipient: Recipient, shared: Shared | None 
     if shared.tokens or personal:
         recipient = shared.links.linked(recipient)  # signed once, for both uses
     if shared.tokens:
-        values = substitutions(recipient)
-        p["substitutions"] = {token: values[token] for token in shared.tokens}
+        p["substitutions"] = {token: placeholder_value(recipient, token) for token in shared.tokens}
     if personal:
         p["headers"] = _personal_headers(recipient, shared.links)
     return p

@@ -1,10 +1,14 @@
-"""Building SendGrid request bodies one batch ahead, in a worker process.
+"""Building SendGrid request bodies ahead, in worker processes.
 
-Building a body is CPU work, and the send loop's worker threads share one core (the GIL), so
-building the coming bodies in a second process, while the window's requests are on the wire,
-overlaps the two on a second core. The worker is a `spawn`ed process, so it inherits no file descriptors (not
-the ledger's lock), ignores Ctrl-C (the send loop handles it) and exits on its own when the
-sending process dies, even by SIGKILL. Small sends (few batches) do not start one.
+Building a body is CPU work (a signed link, substitutions and headers for each of 1000 people,
+then the JSON), and the send loop's threads share one core (the GIL), so the coming bodies are
+built in worker processes while the window's requests are on the wire: two on a machine with
+two cores or more, one otherwise. A body no worker has started when its request is due is built
+by the sending thread instead, so nothing waits on a worker that is behind (while they start, or
+when the network costs nothing). The workers are `spawn`ed, so they inherit no file descriptors
+(not the ledger's lock), ignore Ctrl-C (the send loop handles it) and exit on their own when the
+sending process dies, even by SIGKILL; they import no renderer (about 25 MB each). Small sends
+(few batches) start none.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from newsletter.providers.sendgrid.body import (
 )
 
 WORTH_A_WORKER = 8  # batches left before a worker process pays for its start-up
+WORKERS = min(2, os.cpu_count() or 1)  # each about 25 MB; two keep ahead of the sending process
 
 
 @dataclass
@@ -107,7 +112,7 @@ class BodiesAhead:
                 return
             import multiprocessing
 
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+            self._pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_start, initargs=(os.getpid(),))
         rows = [(o.number, o.recipient.email, o.recipient.name, o.recipient.unsubscribe_url) for o in batch]
         try:
