@@ -60,6 +60,7 @@ class Outgoing:
 
     number: int
     recipient: Recipient
+    key: str = ""  # the same-address key the ledger records, when the planner worked it out already
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ per send for a sample recipient, and every recipient's message reuses what does 
 the shared headers exactly as the email package wrote them, the MIME boundary, each part's
 headers. Only To, Date, Message-ID and List-Unsubscribe are written per recipient (To and
 List-Unsubscribe by newsletter.render.headers, as build_message writes them), and the two parts are
-personalized (message.personalize) and encoded with binascii's C encoders. A recipient with a
+personalized and encoded with binascii's C encoders. A quoted-printable part's text between its
+placeholders is encoded once per send; each message encodes only the recipient's values and
+joins the pieces with soft line breaks (RFC 2045 6.7), which decode to exactly the personalized
+content. Encoding the whole part again for every message was most of a message's cost. A recipient with a
 non-ASCII local part gets a To header in UTF-8 (RFC 6532; the message then needs SMTPUTF8); the
 shared headers stay as the email package wrote them, which is valid in such a message too.
 tests/test_providers_mime.py checks that both ways give the same message.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Mapping
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -25,7 +29,15 @@ from email.utils import format_datetime, make_msgid
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter
 from newsletter.render.headers import PreFolded, to_header
-from newsletter.render.message import SAMPLE_RECIPIENT, Links, build_message, list_headers, personalize
+from newsletter.render.message import (
+    SAMPLE_RECIPIENT,
+    Links,
+    build_message,
+    fill,
+    placeholder_pieces,
+    substitutions,
+    unsubscribe_headers,
+)
 
 PER_RECIPIENT = ("to", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post")
 
@@ -64,6 +76,8 @@ class MessageFactory:
                      if name != "content-transfer-encoding"]
             lines.append(b"Content-Transfer-Encoding: " + encoding.encode())
             self.parts.append((b"\r\n".join(lines), encoding))
+        rendered = letter.rendered
+        self.contents = [_Content(rendered.text, self.parts[0][1]), _Content(rendered.html, self.parts[1][1])]
 
     def build(self, recipient: Recipient) -> tuple[bytes, str]:
         """The complete message for one recipient (CRLF line ends), and its Message-ID.
@@ -81,8 +95,8 @@ class MessageFactory:
             else:
                 head.append(raw)
         head.extend(line for lines in own.values() for line in lines)
-        html, text = personalize(self.letter.rendered, recipient)
-        bodies = [_encode(text, self.parts[0][1]), _encode(html, self.parts[1][1])]
+        subs = substitutions(recipient)
+        bodies = [content.encode(subs) for content in self.contents]
         out = [b"\r\n".join(head), b"\r\n\r\n"]
         for (part_head, _), body in zip(self.parts, bodies, strict=True):
             out += [b"--", self.boundary, b"\r\n", part_head, b"\r\n\r\n", body, b"\r\n"]
@@ -98,10 +112,33 @@ class MessageFactory:
         own = {"to": list(to_header(recipient.name, recipient.email).lines),
                "date": ["Date: " + format_datetime(dt.datetime.now(dt.UTC))],
                "message-id": ["Message-ID: " + message_id]}
-        for name, value in list_headers(self.letter.settings, recipient, self.links).items():
-            if name.lower() in PER_RECIPIENT:
-                own[name.lower()] = list(value.lines) if isinstance(value, PreFolded) else [f"{name}: {value}"]
+        for name, value in unsubscribe_headers(recipient, self.links).items():
+            own[name.lower()] = list(value.lines) if isinstance(value, PreFolded) else [f"{name}: {value}"]
         return {k: ["\r\n".join(v).encode("utf-8")] for k, v in own.items()}
+
+
+class _Content:
+    """One part's content, its placeholders filled and encoded for each recipient."""
+
+    def __init__(self, template: str, encoding: str) -> None:
+        self.template, self.encoding = template, encoding
+        pieces = placeholder_pieces(template)
+        self.tokens = pieces[1::2]
+        # Quoted-printable: the text between placeholders encoded once, each piece ending a line.
+        self.texts = [_line_end(_encode(text, encoding)) for text in pieces[0::2]]
+
+    def encode(self, subs: Mapping[str, str]) -> bytes:
+        if self.encoding == "base64":  # base64 cannot be joined piece by piece: the whole part, once a message
+            return _encode(fill(self.template, subs), self.encoding)
+        out = [self.texts[0]]
+        for token, text in zip(self.tokens, self.texts[1:], strict=True):
+            out += [_line_end(_encode(subs[token], self.encoding)), text]
+        return b"".join(out).removesuffix(b"=\r\n")
+
+
+def _line_end(encoded: bytes) -> bytes:
+    """The encoded piece ending its line: with a soft line break unless it ends with a hard one."""
+    return encoded if not encoded or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
 
 
 def _encode(content: str, encoding: str) -> bytes:

@@ -219,6 +219,16 @@ def placeholders_in(content: str) -> set[str]:
     return {m.group(0) for m in _TOKEN.finditer(content)}
 
 
+def placeholder_pieces(template: str) -> list[str]:
+    """The template cut at its placeholders: text, token, text, ..., text (a token at every odd place)."""
+    pieces, last = [], 0
+    for match in _TOKEN.finditer(template):
+        pieces += [template[last:match.start()], match.group(0)]
+        last = match.end()
+    pieces.append(template[last:])
+    return pieces
+
+
 def fill(template: str, subs: Mapping[str, str]) -> str:
     """Replace every placeholder in one pass, so a value can never be re-substituted."""
     return _TOKEN.sub(lambda m: subs[m.group(0)], template)
@@ -251,9 +261,14 @@ def list_id(settings: Settings) -> str:
 
 
 def list_headers(settings: Settings, recipient: Recipient, links: Links) -> dict[str, str]:
-    """List-Unsubscribe (https and/or mailto), List-Unsubscribe-Post when https, List-Id."""
+    """List-Id, then List-Unsubscribe and List-Unsubscribe-Post (unsubscribe_headers)."""
+    return {"List-Id": list_id(settings), **unsubscribe_headers(recipient, links)}
+
+
+def unsubscribe_headers(recipient: Recipient, links: Links) -> dict[str, str]:
+    """List-Unsubscribe (https and/or mailto), List-Unsubscribe-Post when https."""
     url, mailto = links.for_headers(recipient)
-    headers = {"List-Id": list_id(settings)}
+    headers: dict[str, str] = {}
     uris = [u for u in (url, mailto) if u]
     if uris:
         headers["List-Unsubscribe"] = list_unsubscribe_header(uris)

@@ -117,7 +117,7 @@ def _hand_over(provider: Provider, letter: Letter, unit: Sequence[Outgoing], rec
                counts: Counter[State]) -> int:
     """Record one hand-off in doubt, make it, record what became of each; return how many never went."""
     report = recorder.report
-    keys = {o.recipient.email: email_key(o.recipient.email.strip()) for o in unit}
+    keys = _keys(unit)
     recorder.record(State.IN_DOUBT, number, list(keys.values()), durable=True)  # on disk before the hand-off
     done: set[str] = set()
 
@@ -244,7 +244,7 @@ class _Window:
                 prepared = following + 1
             for start in range(0, len(batch), step):
                 outs = batch[start:start + step]
-                yield _Unit(number, outs, {o.recipient.email: email_key(o.recipient.email.strip()) for o in outs})
+                yield _Unit(number, outs, _keys(outs))
 
     def _enter(self, units: Iterator[_Unit]) -> int:
         """Fill the free slots: record the group in doubt with one fsync, then start it; return its size."""
@@ -367,3 +367,8 @@ class _Window:
         for batch in sorted(self.progress.values(), key=lambda b: b.number):
             if not batch.shown and batch.entered:
                 self._batch_done(batch)
+
+
+def _keys(outs: Sequence[Outgoing]) -> dict[str, str]:
+    """Address -> the same-address key the ledger records (the planner's, else worked out here)."""
+    return {o.recipient.email: o.key or email_key(o.recipient.email.strip()) for o in outs}

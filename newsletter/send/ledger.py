@@ -84,7 +84,11 @@ class LedgerState:
 
     def state_of(self, email: str) -> State | None:
         """An address's latest state (under the "same address" key); None if never recorded."""
-        entry = self.entries.get(email_key(email.strip()))
+        return self.state_of_key(email_key(email.strip()))
+
+    def state_of_key(self, key: str) -> State | None:
+        """The latest state recorded under this same-address key; None if never recorded."""
+        entry = self.entries.get(key)
         return entry.state if entry else None
 
     def counts(self) -> Counter[State]:

@@ -207,12 +207,11 @@ def eligible(state: State | None, options: SendOptions, rehearsal: bool = False)
 def _select(plan: SendPlan, path: Path, ledger: LedgerState) -> None:
     """Pack this run's recipients (the list reader refuses an address listed twice)."""
     chosen, options, rehearsal = Roster(), plan.options, plan.rehearsal
-    recorded = ledger.entries  # keyed by the same-address key, computed once a person here
     for number, (email, name) in enumerate(active_people(path, options.tag), start=1):
-        entry = recorded.get(email_key(email.strip())) if recorded else None
-        state = entry.state if entry else None
+        key = email_key(email.strip())  # once a person: the roster keeps it for the ledger's records
+        state = ledger.state_of_key(key) if ledger.entries else None
         if eligible(state, options, rehearsal):
-            chosen.add(number, email, name)  # the unsubscribe link is made when the message is built
+            chosen.add(number, email, name, key)  # the unsubscribe link is made when the message is built
         elif state == State.SENT:
             plan.already_sent += 1
         elif state == State.IN_DOUBT:
@@ -267,8 +266,8 @@ def _send_recorded(plan: SendPlan, provider: Provider, credentials: Credentials,
                    events: SendEvents) -> None:
     fresh = read_ledger(plan.ledger, rehearsal=plan.rehearsal)  # another send may have run since planning
     if fresh.entries:
-        plan.recipients = plan.recipients.keep(lambda email: eligible(fresh.state_of(email), plan.options,
-                                                                      plan.rehearsal))
+        plan.recipients = plan.recipients.keep(lambda key: eligible(fresh.state_of_key(key), plan.options,
+                                                                    plan.rehearsal))
     report.batches = len(plan.batches())
     if plan.recipients:
         _hand_over(plan, provider, credentials, report, events)

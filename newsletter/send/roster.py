@@ -2,7 +2,9 @@
 
 A plan holds every recipient of a send from reading the list until the last batch is handed over.
 As Python objects (an Outgoing, a Recipient and their strings) a person costs about 400 bytes;
-packed as UTF-8 in one buffer (address, NUL, name, NUL), with an offset and a number, about 55.
+packed as UTF-8 in one buffer (address, name and same-address key, each ended by a NUL; the key
+left out when it is the address itself, as it nearly always is), with an offset and a number,
+about 55. The key is worked out once, by the planner, and recorded in the ledger as it is.
 Batches are unpacked one at a time as the send reaches them (Batches).
 """
 
@@ -16,13 +18,14 @@ from typing import overload
 from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers import Outgoing
+from newsletter.subscribers.schema import email_key
 
 
 class Roster(Sequence[Outgoing]):
     """Outgoing recipients (number, address, name) in send order, packed."""
 
     def __init__(self) -> None:
-        self._text = bytearray()  # per person: address NUL name NUL (the list reader refuses a NUL in either)
+        self._text = bytearray()  # per person: address NUL name NUL key NUL (the list reader refuses a NUL)
         self._ends = array("Q")  # per person: where they end in _text
         self._numbers = array("I")  # per person: the place in the whole send
 
@@ -31,15 +34,16 @@ class Roster(Sequence[Outgoing]):
         """A roster of these recipients (their unsubscribe links are made again when built)."""
         roster = cls()
         for out in people:
-            roster.add(out.number, out.recipient.email, out.recipient.name)
+            email = out.recipient.email
+            roster.add(out.number, email, out.recipient.name, out.key or email_key(email.strip()))
         return roster
 
-    def add(self, number: int, email: str, name: str) -> None:
-        """Append one recipient (a NUL in the address or name would be refused when sent, as here)."""
+    def add(self, number: int, email: str, name: str, key: str) -> None:
+        """Append one recipient with their same-address key (a NUL would be refused when sent, as here)."""
         if "\0" in email or "\0" in name:
             raise RecipientError(f"{email!r}: a NUL character in the address or name")
         text = self._text
-        text += f"{email}\0{name}\0".encode("utf-8", "surrogatepass")
+        text += f"{email}\0{name}\0{'' if key == email else key}\0".encode("utf-8", "surrogatepass")
         self._ends.append(len(text))
         self._numbers.append(number)
 
@@ -62,8 +66,7 @@ class Roster(Sequence[Outgoing]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        number, email, name = self._row(index)
-        return Outgoing(number, Recipient(email, name))
+        return _outgoing(*self._row(index))
 
     def __iter__(self) -> Iterator[Outgoing]:
         for start in range(0, len(self), 1000):  # a thousand at a time: never the whole roster unpacked
@@ -75,29 +78,25 @@ class Roster(Sequence[Outgoing]):
             return iter(())
         ends = self._ends
         values = self._text[ends[start - 1] if start else 0:ends[stop - 1]].decode("utf-8", "surrogatepass").split("\0")
-        return map(_outgoing, self._numbers[start:stop], values[0::2], values[1::2])
-
-    def emails(self) -> Iterator[str]:
-        """Each recipient's address, in order (without making the rest of them)."""
-        for i in range(len(self)):
-            yield self._row(i)[1]
+        return map(_outgoing, self._numbers[start:stop], values[0::3], values[1::3], values[2::3])
 
     def keep(self, wanted: Callable[[str], bool]) -> Roster:
-        """The recipients whose address `wanted` accepts, in order."""
+        """The recipients whose same-address key `wanted` accepts, in order."""
         kept = Roster()
-        for i, email in enumerate(self.emails()):
-            if wanted(email):
-                kept.add(*self._row(i))
+        for i in range(len(self)):
+            row = self._row(i)
+            if wanted(row[3]):
+                kept.add(*row)
         return kept
 
-    def _row(self, i: int) -> tuple[int, str, str]:
+    def _row(self, i: int) -> tuple[int, str, str, str]:
         ends = self._ends
-        email, name, _ = self._text[ends[i - 1] if i else 0:ends[i]].decode("utf-8", "surrogatepass").split("\0")
-        return self._numbers[i], email, name
+        email, name, key, _ = self._text[ends[i - 1] if i else 0:ends[i]].decode("utf-8", "surrogatepass").split("\0")
+        return self._numbers[i], email, name, key or email
 
 
-def _outgoing(number: int, email: str, name: str) -> Outgoing:
-    return Outgoing(number, Recipient(email, name))
+def _outgoing(number: int, email: str, name: str, key: str) -> Outgoing:
+    return Outgoing(number, Recipient(email, name), key or email)
 
 
 class Batch(Sequence[Outgoing]):

@@ -146,8 +146,10 @@ def test_outcomes_are_recorded_as_they_come_in_any_order(tmp_path: Path) -> None
     assert report.sent == 5 and states(tmp_path) == dict.fromkeys(people(5), State.SENT)
     lines = (tmp_path / "x.jsonl").read_text().splitlines()
     sent_order = [line for line in lines if '"event":"sent"' in line]
-    assert "p2@example.com" in sent_order[0] and "p1@example.com" in sent_order[1]
-    assert [p.number for p in progress][:2] == [2, 1]  # each batch shown when it is done
+    place = {e: next(i for i, line in enumerate(sent_order) if e in line) for e in ("p1@example.com", "p2@example.com")}
+    assert place["p2@example.com"] < place["p1@example.com"]  # (p3 may come in between: its slot is free)
+    shown = [p.number for p in progress]
+    assert shown.index(2) < shown.index(1)  # each batch shown when it is done
 
 
 def test_a_provider_error_in_one_slot_lets_those_in_flight_finish_and_the_rest_go_back_to_unsent(
