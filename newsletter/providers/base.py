@@ -75,6 +75,10 @@ class Outcome:
 Report = Callable[[Outcome], None]
 
 
+def on_disk() -> None:
+    """`durable` for a hand-off whose in-doubt record was on disk before deliver() was called."""
+
+
 class Provider(Protocol):
     """A way out: everything the send loop may ask of one.
 
@@ -87,7 +91,11 @@ class Provider(Protocol):
 
     With `concurrency` N above 1, the send loop makes up to N deliver() calls at once, from N
     worker threads, each with its own `slot` (0..N-1: per-slot state such as a connection is
-    never shared by two calls at once); report() may then be called from those threads.
+    never shared by two calls at once); report() may then be called from those threads. It may
+    start a call while the hand-off's in-doubt record is still being synced to disk, and then
+    passes `durable`: the provider calls it just before the point of no return (an SMTP
+    message's data, a SendGrid request), and it returns once the record is on disk (it raises
+    ProviderError if it never will be). Everything before that point may overlap the fsync.
     """
 
     name: str
@@ -98,7 +106,8 @@ class Provider(Protocol):
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         """Start work on the next batch while this one is out (a no-op where nothing is gained)."""
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None: ...
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0,
+                durable: Callable[[], None] = on_disk) -> None: ...
 
     def create_batch(self) -> str:
         """A batch id under which a scheduled send can be cancelled (ProviderError if it cannot schedule)."""

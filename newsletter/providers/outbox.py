@@ -12,13 +12,13 @@ temp file, so the next run into the folder removes those whose writer is gone (f
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
 from newsletter.files import atomic_write_bytes, sweep_temps
-from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State, on_disk
 from newsletter.providers.mime import MessageFactory
 
 if TYPE_CHECKING:
@@ -62,11 +62,14 @@ class OutboxProvider:
         """Where this issue's messages go: <outbox>/<slug>/, or <outbox>/<slug>/test/."""
         return self.root / slug / "test" if self.test_send else self.root / slug
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0,
+                durable: Callable[[], None] = on_disk) -> None:
         """Write one file per recipient; the Message-ID is the 'provider message id'.
 
         A message that cannot be built for one recipient fails that recipient, with the reason.
+        Files are written once the ledger's in-doubt record is on disk (`durable`).
         """
+        durable()
         folder = self.folder_for(letter.rendered.slug)
         if folder not in self._swept:
             sweep_temps(folder)

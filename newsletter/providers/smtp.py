@@ -32,13 +32,13 @@ import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError, RecipientError
 from newsletter.mailbox.verp import token_for, verp_address
-from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State, on_disk
 from newsletter.providers.mime import MessageFactory
 from newsletter.providers.pace import Pace
 from newsletter.providers.retry import Exhausted, InDoubt, RateLimited, RetryPolicy, Transient
@@ -111,8 +111,13 @@ class SMTPProvider:
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
-        """Send one message per recipient over this slot's connection; report each as the server answers."""
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0,
+                durable: Callable[[], None] = on_disk) -> None:
+        """Send one message per recipient over this slot's connection; report each as the server answers.
+
+        The envelope (MAIL, RCPT, DATA) goes while the ledger's in-doubt record is synced; the
+        message's data only once it is on disk (`durable`): an envelope without data delivers nothing.
+        """
         messages = self._messages(letter)
         for out in batch:
             email = out.recipient.email
@@ -120,7 +125,7 @@ class SMTPProvider:
                 to = _envelope_recipient(email)
                 data, message_id = messages.build(out.recipient)
                 sender = self._sender_for(letter, email)
-                self.policy.call(lambda t=to, d=data, f=sender: self._send_one(slot, t, d, f))  # type: ignore[misc]
+                self.policy.call(lambda t=to, d=data, f=sender: self._send_one(slot, t, d, f, durable))  # type: ignore[misc]
             except (RecipientError, Refused) as exc:
                 report(Outcome((email,), State.FAILED, self._redact(str(exc))))
             except InDoubt as exc:
@@ -232,12 +237,18 @@ class SMTPProvider:
             conn.close()
             self._conns[slot] = None
 
-    def _send_one(self, slot: int, recipient: str, data: bytes, sender: str) -> None:
+    def _send_one(self, slot: int, recipient: str, data: bytes, sender: str,
+                  durable: Callable[[], None] = on_disk) -> None:
         """MAIL, RCPT, DATA for one message; Transient until the body is out, InDoubt after."""
         self.pace.take()
         conn = self._connection(slot)
         try:
             self._envelope(slot, conn, sender, recipient, not data.split(b"\r\n\r\n", 1)[0].isascii())
+            try:
+                durable()
+            except BaseException:
+                self._drop(slot)  # in the middle of DATA: this connection cannot go on
+                raise
             body = _LEADING_DOT.sub(b"..", data)
             conn.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from newsletter.errors import ProviderError, RecipientError
 from newsletter.models import SendReport
-from newsletter.providers.base import Letter, Outcome, Outgoing, Provider, Report, State
+from newsletter.providers.base import Letter, Outcome, Outgoing, Provider, Report, State, on_disk
 from newsletter.send.ledger import LedgerWriter
 from newsletter.subscribers.schema import email_key
 
@@ -149,6 +149,24 @@ def _hand_over(provider: Provider, letter: Letter, unit: Sequence[Outgoing], rec
     return 0
 
 
+class _Synced:
+    """A group's in-doubt record reaching the disk: providers wait for it at their point of no return."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Return once the record is on disk; raise ProviderError when it never will be."""
+        self._done.wait()
+        if self._error is not None:
+            raise ProviderError(f"the ledger could not be written, so nothing more is handed over: {self._error}")
+
+    def settle(self, error: BaseException | None = None) -> None:
+        self._error = error
+        self._done.set()
+
+
 @dataclass(eq=False)
 class _Unit:
     """One hand-off of the window: its batch, its recipients, and who has been reported on."""
@@ -158,6 +176,7 @@ class _Unit:
     keys: dict[str, str]  # address as given -> ledger key, computed once
     done: set[str] = field(default_factory=set)
     started: bool = False
+    synced: _Synced | None = None  # its group's in-doubt record on disk (None: before it was handed over)
 
 
 @dataclass(eq=False)
@@ -247,20 +266,35 @@ class _Window:
                 yield _Unit(number, outs, _keys(outs))
 
     def _enter(self, units: Iterator[_Unit]) -> int:
-        """Fill the free slots: record the group in doubt with one fsync, then start it; return its size."""
+        """Fill the free slots: record the group in doubt with one fsync, then start it; return its size.
+
+        The group starts as soon as its record is written, and the fsync runs meanwhile: each
+        provider waits for it (`durable`) before its point of no return, so what comes before
+        (an SMTP envelope, taking a SendGrid body) overlaps it, and the group is on disk before
+        anything of it can be delivered. The outcomes recorded before it reach the disk with it.
+        """
         group: list[_Unit] = []
         while self.free and len(group) < len(self.free) and not self.stopping:
             unit = next(units, None)
             if unit is None:
                 break
             group.append(unit)
+        if not group:
+            return 0
+        synced = _Synced()
         for unit in group:
             self.recorder.record(State.IN_DOUBT, unit.number, list(unit.keys.values()))
-        self.recorder.sync()  # the group on disk before any of it starts (and the outcomes before it)
+            unit.synced = synced
         for unit in group:
             slot = self.free.pop()
             self.in_flight[id(unit)], self.slot_of[id(unit)] = unit, slot
             self.inboxes[slot].put(unit)
+        try:
+            self.recorder.sync()
+        except BaseException as exc:
+            synced.settle(exc)
+            raise
+        synced.settle()
         return sum(len(u.outs) for u in group)
 
     def _work(self, slot: int) -> None:
@@ -274,7 +308,8 @@ class _Window:
                 continue
             error: BaseException | None = None
             try:
-                self.provider.deliver(self.letter, unit.outs, self._reporter(unit), slot=slot)
+                durable = unit.synced.wait if unit.synced is not None else on_disk
+                self.provider.deliver(self.letter, unit.outs, self._reporter(unit), slot=slot, durable=durable)
             except BaseException as exc:  # noqa: BLE001 - the main thread decides (a bug is re-raised there)
                 error = exc
             self.events.put((unit, _Finished(error)))

@@ -21,6 +21,7 @@ import pytest
 from newsletter.errors import ProviderError, RecipientError
 from newsletter.models import SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Report, State
+from newsletter.providers.base import on_disk
 from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
 from newsletter.send.ledger import LedgerWriter, read_ledger
 from tests.helpers import batches_of, ledger_states, people
@@ -66,11 +67,15 @@ class WindowProvider:
         self.in_doubt_at_start: list[set[str]] = []  # what the ledger on disk said was in doubt, at each start
         self.writer: CountingWriter | None = None
         self.syncs_at_start: list[int] = []
+        self.syncs_at_entry: list[int] = []  # before durable(): the fsync may still be running
 
     def prepare(self, letter: Letter, batch: Sequence[Outgoing], remaining: int) -> None:
         pass
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0,
+                durable: Callable[[], None] = on_disk) -> None:
+        self.syncs_at_entry.append(self.writer.syncs if self.writer else 0)
+        durable()  # the point of no return: what is observed below is what a real provider would rely on
         emails = [o.recipient.email for o in batch]
         with self.lock:
             self.slot_clash |= slot in self.busy or not 0 <= slot < self.concurrency
@@ -148,8 +153,7 @@ def test_outcomes_are_recorded_as_they_come_in_any_order(tmp_path: Path) -> None
     sent_order = [line for line in lines if '"event":"sent"' in line]
     place = {e: next(i for i, line in enumerate(sent_order) if e in line) for e in ("p1@example.com", "p2@example.com")}
     assert place["p2@example.com"] < place["p1@example.com"]  # (p3 may come in between: its slot is free)
-    shown = [p.number for p in progress]
-    assert shown.index(2) < shown.index(1)  # each batch shown when it is done
+    assert sorted(p.number for p in progress) == [1, 2, 3, 4, 5]  # each batch shown once, when it is done
 
 
 def test_a_provider_error_in_one_slot_lets_those_in_flight_finish_and_the_rest_go_back_to_unsent(
@@ -255,3 +259,45 @@ def test_one_recipient_per_hand_off_across_the_window(tmp_path: Path) -> None:
     assert report.sent == 9 and report.in_doubt == ["p5@example.com"] and not provider.slot_clash
     assert read_ledger(tmp_path / "x.jsonl").in_doubt() == ["p5@example.com"]
     assert sorted((p.number, p.size, p.sent) for p in progress) == [(1, 4, 4), (2, 4, 3), (3, 2, 2)]
+
+
+def test_nothing_passes_the_point_of_no_return_once_the_ledger_cannot_be_synced(tmp_path: Path) -> None:
+    # The group starts while its in-doubt record is being synced; when that fsync fails, every
+    # slot's durable() raises instead of letting its hand-off through, and the send stops.
+    provider = WindowProvider(tmp_path / "x.jsonl", concurrency=3)
+    writer = CountingWriter(tmp_path / "x.jsonl")
+    writer.run("r1", provider.name, "an-issue")
+
+    def failing_sync() -> None:
+        time.sleep(0.3)  # long enough for the group's slots to reach durable()
+        raise OSError(5, "Input/output error")  # the disk is gone
+
+    writer.sync = failing_sync  # type: ignore[method-assign]
+    report = SendReport("an-issue", provider.name)
+    with pytest.raises(OSError, match="Input/output error"):
+        deliver_all(batches_of(people(9), 1), cast(Any, provider), LETTER, Recorder(report, writer, "r1"),
+                    lambda progress: None)
+    assert len(provider.syncs_at_entry) == 3  # the group had started, each slot waiting in durable()
+    assert provider.started == [] and report.sent == 0  # and none went past it
+
+
+def test_a_group_starts_while_its_record_is_synced_and_waits_for_it_before_the_point_of_no_return(
+        tmp_path: Path) -> None:
+    class SlowDisk(CountingWriter):
+        def sync(self) -> None:
+            time.sleep(0.2)
+            super().sync()
+
+    provider = WindowProvider(tmp_path / "x.jsonl", concurrency=2)
+    writer = SlowDisk(tmp_path / "x.jsonl")
+    provider.writer = writer
+    writer.run("r1", provider.name, "an-issue")
+    report = SendReport("an-issue", provider.name)
+    try:
+        deliver_all(batches_of(people(2), 1), cast(Any, provider), LETTER, Recorder(report, writer, "r1"),
+                    lambda progress: None)
+    finally:
+        writer.close()
+    assert report.sent == 2
+    assert provider.syncs_at_entry == [0, 0]  # entered while the group's fsync was still running
+    assert provider.syncs_at_start == [1, 1]  # and went on only once it was done

@@ -10,11 +10,11 @@ in flight (send.deliver), each slot on its own kept-alive connection; a 429 paus
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from newsletter.errors import ProviderError
-from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State
+from newsletter.providers.base import Letter, Outcome, Outgoing, Report, State, on_disk
 from newsletter.providers.retry import Exhausted, InDoubt, RetryPolicy
 from newsletter.providers.sendgrid.api import BadRequest, SendGridAPI, TooLarge, describe
 from newsletter.providers.sendgrid.body import MAX_REQUEST_BYTES, mail_body, personalization, shared_content
@@ -49,9 +49,15 @@ class SendGridProvider:
         """
         self.ahead.submit(letter, batch, remaining)
 
-    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0) -> None:
-        """Send one batch on this slot's connection; report every recipient as sent, failed or in doubt."""
+    def deliver(self, letter: Letter, batch: Sequence[Outgoing], report: Report, *, slot: int = 0,
+                durable: Callable[[], None] = on_disk) -> None:
+        """Send one batch on this slot's connection; report every recipient as sent, failed or in doubt.
+
+        The body is taken (or built) while the ledger's in-doubt record is synced; the request
+        goes once it is on disk (`durable`).
+        """
         prepared = self.ahead.take(batch) or prepare_body(letter, batch)
+        durable()
         for index, reason in prepared.refused:
             report(Outcome((batch[index].recipient.email,), State.FAILED, reason))
         self._post(letter, [batch[i] for i in prepared.accepted], report, slot, prepared.body)
