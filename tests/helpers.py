@@ -72,6 +72,17 @@ def deliver_in_slots(provider: Provider, letter: Letter, outs: Sequence[Outgoing
         future.result()
 
 
+LIST_HEADER = "email,name,status,tags,created_at,updated_at,source\n"
+
+
+def write_list(folder: Path, n: int) -> list[str]:
+    """A subscribers.csv of n active readers in `folder`; their addresses, in order."""
+    addresses = [f"reader{i:05d}@example.com" for i in range(n)]
+    (folder / "subscribers.csv").write_text(LIST_HEADER + "".join(f"{a},Reader {i},active,,,,cli\n"
+                                                                  for i, a in enumerate(addresses)))
+    return addresses
+
+
 def people(n: int) -> list[str]:
     """n addresses p1@example.com ... pn@example.com."""
     return [f"p{i}@example.com" for i in range(1, n + 1)]

@@ -22,16 +22,9 @@ from typer.testing import CliRunner
 from newsletter.cli import app
 from newsletter.send.ledger import read_ledger
 from tests.fakes.smtp import FakeSMTP, RecordingHandler
+from tests.helpers import write_list
 
 SLUG = "the-fear-of-entering-the-room"
-HEADER = "email,name,status,tags,created_at,updated_at,source\n"
-
-
-def write_list(folder: Path, n: int) -> list[str]:
-    addresses = [f"reader{i:05d}@example.com" for i in range(n)]
-    (folder / "subscribers.csv").write_text(HEADER + "".join(f"{a},Reader {i},active,,,,cli\n"
-                                                             for i, a in enumerate(addresses)))
-    return addresses
 
 
 class HoldingHandler(RecordingHandler):

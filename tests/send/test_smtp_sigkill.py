@@ -28,19 +28,12 @@ from newsletter.cli import app
 from newsletter.providers import State
 from newsletter.send.ledger import locked, read_ledger
 from tests.fakes.smtp import FakeSMTP, RecordingHandler
+from tests.helpers import write_list
 
 SLUG = "the-fear-of-entering-the-room"
-HEADER = "email,name,status,tags,created_at,updated_at,source\n"
 CONNECTIONS = 4
 READERS = 30
 ANSWERED = 10  # messages the server answers before it starts holding them
-
-
-def write_list(folder: Path, n: int) -> list[str]:
-    addresses = [f"reader{i:05d}@example.com" for i in range(n)]
-    (folder / "subscribers.csv").write_text(HEADER + "".join(f"{a},Reader {i},active,,,,cli\n"
-                                                             for i, a in enumerate(addresses)))
-    return addresses
 
 
 class StallingHandler(RecordingHandler):
