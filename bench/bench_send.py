@@ -139,9 +139,12 @@ def bare_loop(url: str, batches: int, size: int) -> None:
 
 
 @contextlib.contextmanager
-def sendgrid_process() -> Iterator[str]:
-    """The SendGrid-speaking server in a process of its own (as a real one would be); yields its URL."""
-    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.sendgrid", "--key", KEY], cwd=ROOT,
+def sendgrid_process(*options: str) -> Iterator[str]:
+    """The SendGrid-speaking server in a process of its own (as a real one would be); yields its URL.
+
+    `options` go to tests/fakes/sendgrid.py (--no-validate, --latency SECONDS).
+    """
+    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.sendgrid", "--key", KEY, *options], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None

@@ -32,9 +32,7 @@ import html
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,22 +41,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_send import KEY, NEWSLETTER, SLUG, make_folder, run_child, stats  # noqa: E402
+from bench_send import KEY, NEWSLETTER, SLUG, make_folder, run_child, sendgrid_process, stats  # noqa: E402
 
 SECRET = "bench-unsubscribe-secret"
 
 
-@contextlib.contextmanager
-def emulator(latency: float) -> Iterator[str]:
+def emulator(latency: float) -> contextlib.AbstractContextManager[str]:
     """The SendGrid emulator in its own process, schema checks off; yields its URL."""
-    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.sendgrid", "--key", KEY, "--no-validate",
-                               "--latency", str(latency)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip()
-    finally:
-        server.terminate()
-        server.wait()
+    return sendgrid_process("--no-validate", "--latency", str(latency))
 
 
 def ours(folder: Path, latency: float, concurrency: int | None) -> tuple[float, float, str]:

@@ -33,7 +33,13 @@ from newsletter.errors import RecipientError
 from newsletter.issues import slugify
 from newsletter.models import Recipient, RenderedEmail
 from newsletter.render.fields import FIRST_NAME_FALLBACK, PLACEHOLDERS, TEXT_PLACEHOLDERS, TOKEN, unpack_fallback
-from newsletter.render.headers import PreFolded, ascii_address, list_unsubscribe_header, to_header
+from newsletter.render.headers import (
+    PreFolded,
+    ascii_address,
+    list_unsubscribe_header,
+    list_unsubscribe_value,
+    to_header,
+)
 from newsletter.subscribers.schema import email_key
 from newsletter.tokens import Tokens, parse_secrets
 
@@ -141,12 +147,6 @@ class Links:
         return self.url(recipient.email), self.mailto
 
 
-def unsubscribe_links(settings: Settings, email: str, secret: str) -> tuple[str, str]:
-    """Return (https link, mailto link) for a recipient; either may be empty (see Links)."""
-    links = Links(settings, secret)
-    return links.url(email), links.mailto
-
-
 def recipient_for(settings: Settings, email: str, name: str, secret: str) -> Recipient:
     """A Recipient with the visible unsubscribe link the configured method gives (see Links)."""
     return Links(settings, secret).recipient(email, name)
@@ -169,24 +169,25 @@ def placeholder_value(recipient: Recipient, token: str) -> str:
     recipe = _FIELD_OF.get(token)
     if recipe is not None:
         field, text = recipe
-        if field == "unsubscribe_url":
-            value = recipient.unsubscribe_url
-            text = text or value == SENDGRID_GROUP_UNSUBSCRIBE  # SendGrid must see its own tag intact
-        elif field == "email":
-            value = recipient.email
-        elif field == "name":
-            value = one_line(recipient.name)
-        else:
-            value = recipient.first_name or FIRST_NAME_FALLBACK
+        value = _own(recipient, field) or (FIRST_NAME_FALLBACK if field == "first_name" else "")
+        if field == "unsubscribe_url" and value == SENDGRID_GROUP_UNSUBSCRIBE:
+            text = True  # SendGrid must see its own tag intact
     else:
         match = TOKEN.fullmatch(token)
         if match is None:
             raise KeyError(token)
         field, text = match.group("field").lower(), bool(match.group("text"))
-        r = recipient
-        own = r.email if field == "email" else one_line(r.name) if field == "name" else r.first_name
-        value = own or unpack_fallback(match.group("fallback"))
+        value = _own(recipient, field) or unpack_fallback(match.group("fallback"))
     return value if text else html.escape(value, quote=True)
+
+
+def _own(recipient: Recipient, field: str) -> str:
+    """The recipient's own value of a field, before any fallback."""
+    if field == "email":
+        return recipient.email
+    if field == "name":
+        return one_line(recipient.name)
+    return recipient.first_name if field == "first_name" else recipient.unsubscribe_url
 
 
 class Substitutions(dict[str, str]):
@@ -265,13 +266,16 @@ def list_headers(settings: Settings, recipient: Recipient, links: Links) -> dict
     return {"List-Id": list_id(settings), **unsubscribe_headers(recipient, links)}
 
 
-def unsubscribe_headers(recipient: Recipient, links: Links) -> dict[str, str]:
-    """List-Unsubscribe (https and/or mailto), List-Unsubscribe-Post when https."""
+def unsubscribe_headers(recipient: Recipient, links: Links, *, folded: bool = True) -> dict[str, str]:
+    """List-Unsubscribe (https and/or mailto), List-Unsubscribe-Post when https.
+
+    Folded for a message we write; on one line (not folded) for an API that folds it (SendGrid).
+    """
     url, mailto = links.for_headers(recipient)
     headers: dict[str, str] = {}
     uris = [u for u in (url, mailto) if u]
     if uris:
-        headers["List-Unsubscribe"] = list_unsubscribe_header(uris)
+        headers["List-Unsubscribe"] = list_unsubscribe_header(uris) if folded else list_unsubscribe_value(uris)
     if url:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers

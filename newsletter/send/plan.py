@@ -209,7 +209,7 @@ def _select(plan: SendPlan, path: Path, ledger: LedgerState) -> None:
     chosen, options, rehearsal = Roster(), plan.options, plan.rehearsal
     for number, (email, name) in enumerate(active_people(path, options.tag), start=1):
         key = email_key(email.strip())  # once a person: the roster keeps it for the ledger's records
-        state = ledger.state_of_key(key) if ledger.entries else None
+        state = ledger.state_of_key(key)
         if eligible(state, options, rehearsal):
             chosen.add(number, email, name, key)  # the unsubscribe link is made when the message is built
         elif state == State.SENT:

@@ -27,7 +27,7 @@ from newsletter.errors import RecipientError
 from newsletter.models import Recipient
 from newsletter.providers.base import Letter, Outgoing
 from newsletter.render.fields import PLACEHOLDERS, TEXT_PLACEHOLDERS
-from newsletter.render.headers import ascii_address, list_unsubscribe_value, refuse_controls, short_name
+from newsletter.render.headers import ascii_address, refuse_controls, short_name
 from newsletter.render.message import (
     Links,
     list_headers,
@@ -37,6 +37,7 @@ from newsletter.render.message import (
     placeholder_value,
     placeholders_in,
     substitutions,
+    unsubscribe_headers,
 )
 from newsletter.report.categories import category_for
 
@@ -138,18 +139,9 @@ def personalization(letter: Letter, recipient: Recipient, shared: Shared | None 
         recipient = shared.links.linked(recipient)  # signed once, for both uses
     if shared.tokens:
         p["substitutions"] = {token: placeholder_value(recipient, token) for token in shared.tokens}
-    if personal:
-        p["headers"] = _personal_headers(recipient, shared.links)
+    if personal:  # List-Unsubscribe(-Post) for one person; List-Id is the request's, the same for all
+        p["headers"] = unsubscribe_headers(recipient, shared.links, folded=False)
     return p
-
-
-def _personal_headers(recipient: Recipient, links: Links) -> dict[str, str]:
-    """List-Unsubscribe(-Post) for one person (List-Id is the request's, the same for all)."""
-    url, mailto = links.for_headers(recipient)
-    headers: dict[str, str] = {"List-Unsubscribe": list_unsubscribe_value([u for u in (url, mailto) if u])}
-    if url:
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return headers
 
 
 def personalization_problem(p: dict[str, Any]) -> str | None:
