@@ -6,12 +6,14 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from typer.testing import Result
 
-from newsletter.models import Recipient
+from newsletter.models import Recipient, SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Provider, Report, State
-from newsletter.send.ledger import read_ledger
+from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
+from newsletter.send.ledger import LedgerWriter, read_ledger
 
 
 def one_error_line(result: Result) -> str:
@@ -81,6 +83,25 @@ def write_list(folder: Path, n: int) -> list[str]:
     (folder / "subscribers.csv").write_text(LIST_HEADER + "".join(f"{a},Reader {i},active,,,,cli\n"
                                                                   for i, a in enumerate(addresses)))
     return addresses
+
+
+SCRIPTED_LETTER = Letter(cast(Any, None), cast(Any, None))  # for a scripted provider, which never reads it
+
+
+def loop_send(writer: LedgerWriter, provider: Any, emails: list[str], report: SendReport | None = None
+              ) -> tuple[SendReport, list[BatchProgress]]:
+    """A whole recorded send of `emails` through the send loop, `provider.batch_size` a batch.
+
+    For scripted providers (SCRIPTED_LETTER); `writer` is closed afterwards.
+    """
+    report, progress = report or SendReport("an-issue", provider.name), []
+    writer.run("r1", provider.name, "an-issue")
+    try:
+        deliver_all(batches_of(emails, provider.batch_size), provider, SCRIPTED_LETTER,
+                    Recorder(report, writer, "r1"), progress.append)
+    finally:
+        writer.close()
+    return report, progress
 
 
 def people(n: int) -> list[str]:

@@ -17,9 +17,8 @@ from newsletter.models import SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Report, State
 from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
 from newsletter.send.ledger import LedgerWriter, read_ledger
-from tests.helpers import batches_of, ledger_states, people
+from tests.helpers import SCRIPTED_LETTER, batches_of, ledger_states, loop_send, people
 
-LETTER = Letter(cast(Any, None), cast(Any, None))  # the scripted provider never reads it
 Script = Callable[[str, Report], None]  # what the provider does for one address
 
 
@@ -60,15 +59,7 @@ class ScriptedProvider:
 
 
 def run(tmp_path: Path, provider: ScriptedProvider, emails: list[str]) -> tuple[SendReport, list[BatchProgress]]:
-    report, progress = SendReport("an-issue", provider.name), []
-    writer = LedgerWriter(tmp_path / "x.jsonl")
-    writer.run("r1", provider.name, "an-issue")
-    try:
-        deliver_all(batches_of(emails, provider.batch_size), cast(Any, provider), LETTER,
-                    Recorder(report, writer, "r1"), progress.append)
-    finally:
-        writer.close()
-    return report, progress
+    return loop_send(LedgerWriter(tmp_path / "x.jsonl"), provider, emails)
 
 
 def states(tmp_path: Path) -> dict[str, State]:
@@ -184,5 +175,5 @@ def test_outcomes_in_another_spelling_land_on_the_same_ledger_key(tmp_path: Path
 def test_a_test_send_records_nothing(tmp_path: Path) -> None:
     provider = ScriptedProvider(None)
     report = SendReport("an-issue", provider.name, test=True)
-    deliver_all(batches_of(people(4), 3), cast(Any, provider), LETTER, Recorder(report), lambda p: None)
+    deliver_all(batches_of(people(4), 3), cast(Any, provider), SCRIPTED_LETTER, Recorder(report), lambda p: None)
     assert report.sent == 4 and not list(tmp_path.iterdir())

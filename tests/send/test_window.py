@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
@@ -22,11 +21,10 @@ from newsletter.errors import ProviderError, RecipientError
 from newsletter.models import SendReport
 from newsletter.providers import Letter, Outcome, Outgoing, Report, State
 from newsletter.providers.base import on_disk
-from newsletter.send.deliver import BatchProgress, Recorder, deliver_all
+from newsletter.send.deliver import BatchProgress
 from newsletter.send.ledger import LedgerWriter, read_ledger
-from tests.helpers import batches_of, ledger_states, people
+from tests.helpers import ledger_states, loop_send, people
 
-LETTER = Letter(cast(Any, None), cast(Any, None))  # the scripted provider never reads it
 Script = Callable[[str, Report], None]
 
 
@@ -99,16 +97,8 @@ class WindowProvider:
 
 def run(tmp_path: Path, provider: WindowProvider, emails: list[str],
         report: SendReport | None = None) -> tuple[SendReport, list[BatchProgress]]:
-    report, progress = report or SendReport("an-issue", provider.name), []
-    writer = CountingWriter(tmp_path / "x.jsonl")
-    provider.writer = writer
-    writer.run("r1", provider.name, "an-issue")
-    try:
-        deliver_all(batches_of(emails, provider.batch_size), cast(Any, provider), LETTER,
-                    Recorder(report, writer, "r1"), progress.append)
-    finally:
-        writer.close()
-    return report, progress
+    provider.writer = CountingWriter(tmp_path / "x.jsonl")
+    return loop_send(provider.writer, provider, emails, report)
 
 
 def states(tmp_path: Path) -> dict[str, State]:
@@ -266,17 +256,15 @@ def test_nothing_passes_the_point_of_no_return_once_the_ledger_cannot_be_synced(
     # slot's durable() raises instead of letting its hand-off through, and the send stops.
     provider = WindowProvider(tmp_path / "x.jsonl", concurrency=3)
     writer = CountingWriter(tmp_path / "x.jsonl")
-    writer.run("r1", provider.name, "an-issue")
 
     def failing_sync() -> None:
-        time.sleep(0.3)  # long enough for the group's slots to reach durable()
+        until(lambda: len(provider.syncs_at_entry) == 3)  # the group's slots have reached durable()
         raise OSError(5, "Input/output error")  # the disk is gone
 
     writer.sync = failing_sync  # type: ignore[method-assign]
     report = SendReport("an-issue", provider.name)
     with pytest.raises(OSError, match="Input/output error"):
-        deliver_all(batches_of(people(9), 1), cast(Any, provider), LETTER, Recorder(report, writer, "r1"),
-                    lambda progress: None)
+        loop_send(writer, provider, people(9), report)
     assert len(provider.syncs_at_entry) == 3  # the group had started, each slot waiting in durable()
     assert provider.started == [] and report.sent == 0  # and none went past it
 
@@ -285,19 +273,12 @@ def test_a_group_starts_while_its_record_is_synced_and_waits_for_it_before_the_p
         tmp_path: Path) -> None:
     class SlowDisk(CountingWriter):
         def sync(self) -> None:
-            time.sleep(0.2)
+            until(lambda: len(provider.syncs_at_entry) == 2)  # both slots have the group before its fsync ends
             super().sync()
 
     provider = WindowProvider(tmp_path / "x.jsonl", concurrency=2)
-    writer = SlowDisk(tmp_path / "x.jsonl")
-    provider.writer = writer
-    writer.run("r1", provider.name, "an-issue")
-    report = SendReport("an-issue", provider.name)
-    try:
-        deliver_all(batches_of(people(2), 1), cast(Any, provider), LETTER, Recorder(report, writer, "r1"),
-                    lambda progress: None)
-    finally:
-        writer.close()
+    provider.writer = SlowDisk(tmp_path / "x.jsonl")
+    report, _ = loop_send(provider.writer, provider, people(2))
     assert report.sent == 2
     assert provider.syncs_at_entry == [0, 0]  # entered while the group's fsync was still running
     assert provider.syncs_at_start == [1, 1]  # and went on only once it was done
